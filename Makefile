@@ -1,0 +1,18 @@
+.PHONY: run test lint format bench
+
+run:  ## set up once and start the gateway on SQLite
+	./scripts/run.sh
+
+test:  ## every test, on SQLite and on PostgreSQL
+	./scripts/test.sh
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench:  ## the performance table (see README, Performance)
+	.venv/bin/python bench/run.py

@@ -1,0 +1,190 @@
+"""Fixtures shared by every app's tests: factories and a real gunicorn on a loopback port.
+
+Tests that talk to the live gateway must use the ``transactional_db`` fixture (or
+``@pytest.mark.django_db(transaction=True)``) so what they write is committed and
+visible to the gunicorn processes, which share the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.02, message: str = ""):
+    """Poll until predicate() is truthy; return its value or fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(message or f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def _database_url_for_subprocess() -> str:
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or "postgres"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+class GatewayProcess:
+    """A gunicorn serving the gateway against the test database. Output goes to a file."""
+
+    def __init__(self, *, env: dict[str, str], workers: int, log_path: Path, extra_args=()):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), *extra_args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        def up():
+            if self.proc.poll() is not None:
+                pytest.fail(f"gunicorn exited ({self.proc.returncode}); see {self.log_path}")
+            try:
+                return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(up, timeout=timeout, interval=0.05, message="gunicorn did not start")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def gateway_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+    """The environment a gunicorn needs to serve the test database with our settings."""
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(
+        DATABASE_URL=_database_url_for_subprocess(),
+        ENCRYPTION_KEY=settings.ENCRYPTION_KEY,
+        ADMIN_TOKEN=settings.ADMIN_TOKEN,
+        SECRET_KEY=settings.SECRET_KEY,
+        DJANGO_SETTINGS_MODULE="gatewaysite.settings",
+        GUNICORN_ACCESS_LOG="-",
+    )
+    env.pop("ENCRYPTION_KEY_FILE", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def server_logs_dir(tmp_path_factory) -> Path:
+    """Every live gunicorn's output lands here (the canary sweep reads it)."""
+    return tmp_path_factory.mktemp("server-logs")
+
+
+@pytest.fixture(scope="session")
+def start_gateway(gateway_env, server_logs_dir):
+    """Factory: start_gateway(workers=3, env={...}) -> GatewayProcess, stopped at session end."""
+    started: list[GatewayProcess] = []
+
+    def start(*, workers: int = 2, env: dict[str, str] | None = None, extra_args=()):
+        proc = GatewayProcess(
+            env={**gateway_env, **(env or {})},
+            workers=workers,
+            log_path=server_logs_dir / f"gunicorn-{len(started)}.log",
+            extra_args=extra_args,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def live_gateway(start_gateway) -> GatewayProcess:
+    """One gunicorn (2 gevent workers) shared by the session's integration tests."""
+    return start_gateway(workers=2)
+
+
+@pytest.fixture
+def admin_token(settings) -> str:
+    return settings.ADMIN_TOKEN
+
+
+# --- factories --------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_upstream(db):
+    from upstreams.services import upstream_create
+
+    counter = {"n": 0}
+
+    def make(**fields):
+        counter["n"] += 1
+        defaults = {
+            "name": f"upstream-{counter['n']}",
+            "provider": "openai",
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key": f"sk-upstream-secret-{counter['n']:04d}-abcdef",
+        }
+        return upstream_create(**{**defaults, **fields})
+
+    return make
+
+
+@pytest.fixture
+def make_key(db, make_upstream):
+    """make_key(upstreams=[...], **fields) -> (APIKey, plaintext)."""
+    from keys.services import key_create
+
+    def make(*, upstreams=None, name="test key", **fields):
+        upstreams = upstreams if upstreams is not None else [make_upstream()]
+        return key_create(name=name, upstream_ids=[u.pk for u in upstreams], **fields)
+
+    return make

@@ -1,0 +1,239 @@
+"""Every setting, read once from the environment (and from `.env` when present).
+
+Real environment variables win over `.env`. A missing or malformed secret stops
+the process here, with a message that says how to fix it, so neither
+`manage.py` nor the gunicorn master ever starts half-configured.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import environ
+
+from upstreams.crypto import EncryptionKeyError, parse_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"gateway configuration error: {message}\n")
+    raise SystemExit(2)
+
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if DEBUG:
+        SECRET_KEY = "insecure-development-only-key"  # noqa: S105 (only with DEBUG on)
+    else:
+        _fail(
+            "SECRET_KEY is not set. Generate one with: "
+            'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+
+# --- secrets at rest --------------------------------------------------------------
+_key_file = env.str("ENCRYPTION_KEY_FILE", default="")
+try:
+    if _key_file:
+        try:
+            _raw_key = Path(_key_file).read_bytes()
+        except OSError as exc:
+            raise EncryptionKeyError(
+                f"ENCRYPTION_KEY_FILE cannot be read ({exc.strerror})."
+            ) from None
+        ENCRYPTION_KEY = parse_key(_raw_key, name="ENCRYPTION_KEY_FILE")
+    else:
+        ENCRYPTION_KEY = parse_key(env.str("ENCRYPTION_KEY", default=""))
+    ENCRYPTION_KEY_PREVIOUS = [
+        parse_key(k, name=f"ENCRYPTION_KEY_PREVIOUS[{i}]")
+        for i, k in enumerate(env.list("ENCRYPTION_KEY_PREVIOUS", default=[]))
+        if k.strip()
+    ]
+except EncryptionKeyError as exc:
+    _fail(str(exc))
+
+ADMIN_TOKEN = env.str("ADMIN_TOKEN", default="")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- applications -------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "keys",
+    "upstreams",
+    "logs",
+    "proxy",
+]
+
+# No GZip or ConditionalGet middleware: they would buffer the proxy's event streams.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gatewaysite.urls"
+WSGI_APPLICATION = "gatewaysite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------------
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
+DATABASE_URL = env.str("DATABASE_URL", default="")
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
+
+
+
+_db = env.db_url_config(DATABASE_URL or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not also keep them
+    _db["CONN_HEALTH_CHECKS"] = True  # with a pool: the pool checks a connection on lending
+    _db["OPTIONS"] = {
+        "connect_timeout": 3,
+        # A bounded pool: one process holds at most DB_POOL_MAX_SIZE connections,
+        # however many requests (or greenlets) it serves.
+        "pool": {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT,
+            "max_idle": 300,
+        },
+    }
+elif _db["ENGINE"] == "django.db.backends.sqlite3":
+    _sqlite_path = Path(_db["NAME"])
+    _sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    _db["CONN_MAX_AGE"] = 600
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db["OPTIONS"] = {
+        # Several gunicorn workers write at once: WAL lets readers go on while one
+        # writes, IMMEDIATE takes the write lock up front (no upgrade deadlock),
+        # and the busy timeout waits for it instead of failing "database is locked".
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
+        ),
+    }
+    # A file, not memory: the tests' live gunicorn (another process) must see it.
+    _db["TEST"] = {"NAME": str(_sqlite_path.with_name(f"test-{_sqlite_path.name}"))}
+else:
+    _fail("DATABASE_URL must be a postgres:// or sqlite:/// URL (unset means SQLite).")
+DATABASES = {"default": _db}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache --------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "gateway",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- auth, i18n, static -------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- the gateway's own knobs --------------------------------------------------------
+LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=90)
+UPSTREAMS = env.str("UPSTREAMS", default="")
+PROXY_MAX_STREAM_SECONDS = env.float("PROXY_MAX_STREAM_SECONDS", default=600.0)
+PROXY_MAX_BODY_BYTES = env.int("PROXY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# Upstream timeout when an upstream sets none (seconds to headers and between chunks).
+PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
+
+# --- Django REST framework ----------------------------------------------------------
+REST_FRAMEWORK = {
+    # The admin token is the only door: no Session or Basic authentication.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LLM gateway admin API",
+    "DESCRIPTION": "Manage API keys, upstreams and request logs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- logging: never headers, bodies or query strings --------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # django.request would log the path (with its query string) of every 4xx.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,24 @@
+import requests
+
+from conftest import free_port
+
+
+def test_healthz_and_readyz_answer_200_with_the_database_up(live_gateway, transactional_db):
+    assert requests.get(live_gateway.url + "/healthz", timeout=5).status_code == 200
+    ready = requests.get(live_gateway.url + "/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok"
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(start_gateway):
+    # A PostgreSQL URL on a port where nothing listens: the process serves, the database doesn't.
+    gateway = start_gateway(
+        workers=1, env={"DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/nowhere"}
+    )
+    try:
+        assert requests.get(gateway.url + "/healthz", timeout=5).status_code == 200
+        ready = requests.get(gateway.url + "/readyz", timeout=15)
+        assert ready.status_code == 503
+        assert ready.headers["Content-Type"].startswith("application/json")
+    finally:
+        gateway.stop()

@@ -1,0 +1,38 @@
+"""gunicorn settings, driven by environment variables; command-line flags win.
+
+Worker class: gevent. A streamed answer can last minutes and mostly waits on the
+upstream; one greenlet per connection holds a thousand such streams in a few MB,
+where threads or sync workers would need a thread or process each. (The figures
+behind this choice are in the README's Performance section, from bench/.)
+"""
+
+import os
+
+# Load and check settings in the master, before any worker forks: a missing or
+# malformed ENCRYPTION_KEY or SECRET_KEY ends gunicorn itself with a clear message
+# (exit 2) instead of a loop of workers that die at boot.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatewaysite.settings")
+import gatewaysite.settings  # noqa: E402,F401
+
+wsgi_app = "gatewaysite.wsgi:application"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+# Concurrent connections per gevent worker (each a greenlet).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+# The heartbeat timeout for a worker; gevent workers stay responsive while streaming.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+# On SIGTERM or SIGHUP, streams in flight get this long to finish.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+
+# A 10 KB key must reach the gateway (and get its 401), not die as gunicorn's 400.
+limit_request_line = 8190
+limit_request_field_size = 32768
+
+# Access log: method, path without its query string, status, size, duration.
+# Never %(r)s (the request line, with the query), %(q)s or any header.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")

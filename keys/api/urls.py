@@ -1,0 +1,3 @@
+"""Admin API routes of the keys app (mounted under /admin/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,68 @@
+"""Reads of keys that other apps use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from keys import secrets
+from keys.cache import KeyGrant, grant_for_hash
+from keys.exceptions import KeyExpired, KeyInvalid, KeyMissing
+from keys.models import APIKey
+
+LAST_USED_EVERY_SECONDS = 60
+_last_touched: dict = {}
+
+
+def key_authenticate(*, raw_key: str | None, now: dt.datetime | None = None) -> KeyGrant:
+    """Return the grant for a presented key, or raise KeyMissing / KeyInvalid / KeyExpired.
+
+    Every malformed variant (wrong prefix, wrong length, non-ASCII, a stored hash)
+    is simply KeyInvalid: the caller learns nothing about why.
+    """
+    if not raw_key:
+        raise KeyMissing("No API key provided")
+    if not secrets.is_well_formed(raw_key):
+        raise KeyInvalid("Invalid API key")
+    grant = grant_for_hash(secrets.hash_key(raw_key))
+    now = now or timezone.now()
+    if grant is None or not grant.is_active or (
+        grant.revoked_at is not None and grant.revoked_at <= now
+    ):
+        raise KeyInvalid("Invalid API key")
+    if grant.expires_at is not None and grant.expires_at <= now:
+        raise KeyExpired("API key has expired")
+    _touch_last_used(grant, now)
+    return grant
+
+
+def _touch_last_used(grant: KeyGrant, now: dt.datetime) -> None:
+    # At most one write a minute per key per process, and with a shared cache
+    # (REDIS_URL) one a minute per key across all instances.
+    mono = time.monotonic()
+    if mono - _last_touched.get(grant.id, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
+        return
+    _last_touched[grant.id] = mono
+    if cache.add(f"keys:last-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS):
+        APIKey.objects.filter(pk=grant.id).update(last_used_at=now)
+
+
+def key_find(*, id_or_prefix: str) -> APIKey:
+    """Find one key by its UUID or its displayed prefix.
+
+    Raises APIKey.DoesNotExist, or APIKey.MultipleObjectsReturned for an ambiguous prefix.
+    """
+    try:
+        return APIKey.objects.get(pk=uuid.UUID(id_or_prefix))
+    except (ValueError, APIKey.DoesNotExist):
+        pass
+    matches = list(APIKey.objects.filter(key_prefix=id_or_prefix)[:2])
+    if not matches:
+        raise APIKey.DoesNotExist("no key has that id or prefix")
+    if len(matches) > 1:
+        raise APIKey.MultipleObjectsReturned("that prefix matches several keys; use the id")
+    return matches[0]

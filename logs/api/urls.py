@@ -1,0 +1,3 @@
+"""Admin API routes of the logs app (mounted under /admin/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,72 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class RequestLogQuerySet(models.QuerySet):
+    def older_than(self, cutoff):
+        return self.filter(created_at__lt=cutoff)
+
+
+class RequestLog(models.Model):
+    """One row per proxied request, written when it is accepted and finished when it ends.
+
+    Token counts are null when they could not be read: unknown is never recorded as 0.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        FINISHED = "finished", "Finished"
+
+    id = models.BigAutoField(primary_key=True)
+    request_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # Keys and upstreams are only ever soft-deleted; SET_NULL keeps logs if one is not.
+    api_key = models.ForeignKey(
+        "keys.APIKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="request_logs",
+        db_index=False,
+    )
+    upstream = models.ForeignKey(
+        "upstreams.Upstream",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="request_logs",
+        db_index=False,
+    )
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    model = models.CharField(max_length=200, blank=True, default="")
+    is_stream = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(default=0)  # 0: no answer came
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_read_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RequestLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "request log"
+        indexes = [
+            # newest first, since/until, and pruning by age
+            models.Index(fields=["created_at", "id"], name="logs_created_idx"),
+            models.Index(fields=["api_key", "created_at"], name="logs_key_created_idx"),
+            models.Index(fields=["upstream", "created_at"], name="logs_upstream_created_idx"),
+            models.Index(fields=["status_code", "created_at"], name="logs_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} → {self.status_code}"

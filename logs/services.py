@@ -1,0 +1,97 @@
+"""Writes to the request log: a row when a request is accepted, its ending when it ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from logs.models import RequestLog
+
+ERROR_MAX_LENGTH = 500
+
+
+def log_open(
+    *,
+    request_id: uuid.UUID,
+    method: str,
+    path: str,
+    api_key_id: uuid.UUID | None = None,
+    upstream_id: uuid.UUID | None = None,
+    model: str = "",
+    is_stream: bool = False,
+) -> int:
+    """Write the in-flight row for an accepted request; return its id.
+
+    A worker killed after this leaves the row behind as unfinished, never nothing.
+    """
+    row = RequestLog.objects.create(
+        request_id=request_id,
+        method=method[:10],
+        path=path[:2000],
+        api_key_id=api_key_id,
+        upstream_id=upstream_id,
+        model=model[:200],
+        is_stream=is_stream,
+    )
+    return row.pk
+
+
+def log_finish(
+    *,
+    log_id: int,
+    status_code: int,
+    duration_ms: int | None,
+    ttfb_ms: int | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    total_tokens: int | None = None,
+    cache_read_tokens: int | None = None,
+    cache_write_tokens: int | None = None,
+    error: str = "",
+    upstream_id: uuid.UUID | None = None,
+    model: str | None = None,
+) -> None:
+    """Record how a request ended. Token counts left as None stay unknown (null)."""
+    fields = {
+        "status_code": status_code,
+        "duration_ms": duration_ms,
+        "ttfb_ms": ttfb_ms,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": total_tokens,
+        "cache_read_tokens": cache_read_tokens,
+        "cache_write_tokens": cache_write_tokens,
+        "error": error[:ERROR_MAX_LENGTH],
+        "state": RequestLog.State.FINISHED,
+        "finished_at": timezone.now(),
+    }
+    if upstream_id is not None:
+        fields["upstream_id"] = upstream_id
+    if model is not None:
+        fields["model"] = model[:200]
+    RequestLog.objects.filter(pk=log_id).update(**fields)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    matched: int
+    deleted: int
+
+
+def logs_prune(*, cutoff: dt.datetime, batch_size: int = 5000, dry_run: bool = False) -> PruneResult:
+    """Delete rows created before the cutoff, a batch per transaction, so no lock is held long."""
+    old = RequestLog.objects.older_than(cutoff)
+    if dry_run:
+        return PruneResult(matched=old.count(), deleted=0)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by("created_at", "id").values_list("id", flat=True)[:batch_size])
+            if not ids:
+                break
+            deleted += RequestLog.objects.filter(id__in=ids).delete()[0]
+    return PruneResult(matched=deleted, deleted=deleted)

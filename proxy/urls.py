@@ -1,0 +1,3 @@
+"""The proxy's routes (mounted under /v1/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run every test, on SQLite and then on PostgreSQL: the README's second command.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k proxy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=.venv/.requirements-dev.sha
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> installing requirements-dev.txt"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
+
+# The tests get their own fresh secrets, never the ones in .env.
+export ENCRYPTION_KEY=$(.venv/bin/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")
+export ADMIN_TOKEN=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(32))")
+export SECRET_KEY=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))")
+export DEBUG=false
+unset ENCRYPTION_KEY_FILE ENCRYPTION_KEY_PREVIOUS REDIS_URL UPSTREAMS DATA_DIR
+export DATA_DIR=$(pwd)/data/test
+mkdir -p "$DATA_DIR"
+PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/gateway}
+export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+
+echo "==> lint and checks"
+.venv/bin/ruff check .
+DATABASE_URL= .venv/bin/python manage.py check --fail-level WARNING
+DATABASE_URL= .venv/bin/python manage.py makemigrations --check --dry-run
+
+echo "==> tests on SQLite"
+DATABASE_URL= .venv/bin/python -m pytest "$@"
+
+echo "==> tests on PostgreSQL ($PG_URL)"
+if ! .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1].rsplit('/',1)[0]+'/postgres', connect_timeout=5).close()" "$PG_URL"; then
+  echo "PostgreSQL does not answer at $PG_URL: the PostgreSQL half of the suite cannot run." >&2
+  exit 1
+fi
+DATABASE_URL=$PG_URL .venv/bin/python -m pytest "$@"

@@ -1,0 +1,3 @@
+"""Admin API routes of the upstreams app (mounted under /admin/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,65 @@
+"""Reads of upstreams that other apps use."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from upstreams.exceptions import UnknownUpstream, UpstreamForbidden, UpstreamUnavailable
+from upstreams.models import Upstream
+from upstreams.registry import UpstreamRoute, snapshot
+
+
+def upstreams_active_by_ids(ids: Iterable[Any]) -> tuple[list[Upstream], list[str]]:
+    """Split ids into the active upstreams they name and the ids that name none (as given)."""
+    wanted: dict[uuid.UUID, str] = {}
+    bad: list[str] = []
+    for raw in ids:
+        try:
+            wanted[raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))] = str(raw)
+        except ValueError:
+            bad.append(str(raw))
+    found = list(Upstream.objects.filter(pk__in=wanted, is_active=True))
+    found_ids = {u.pk for u in found}
+    bad.extend(text for pk, text in wanted.items() if pk not in found_ids)
+    return found, bad
+
+
+def upstream_names_for(*, upstream_ids: Collection[uuid.UUID]) -> list[str]:
+    """Names of the active upstreams among these ids, sorted."""
+    snap = snapshot()
+    return sorted(r.name for r in snap.ordered if r.id in upstream_ids and r.is_active)
+
+
+def upstream_choose(
+    *, upstream_ids: Collection[uuid.UUID], requested_name: str | None, dialect: str
+) -> UpstreamRoute:
+    """Pick the upstream for one request from those a key may use.
+
+    With a requested name: that upstream, or UnknownUpstream (naming only the
+    key's own upstreams), UpstreamForbidden, UpstreamUnavailable. Without one: the
+    default if the key may use it and it speaks the request's dialect, else the
+    oldest active permitted upstream that does; UpstreamUnavailable if none does.
+    """
+    snap = snapshot()
+    if requested_name:
+        route = snap.by_name.get(requested_name)
+        if route is None:
+            raise UnknownUpstream(requested_name, upstream_names_for(upstream_ids=upstream_ids))
+        if route.id not in upstream_ids:
+            raise UpstreamForbidden("This API key may not use that upstream")
+        if not route.is_active:
+            raise UpstreamUnavailable(f"Upstream {route.name} is not available")
+        return route
+    candidates = [
+        r for r in snap.ordered if r.id in upstream_ids and r.is_active and r.provider == dialect
+    ]
+    for route in candidates:
+        if route.is_default:
+            return route
+    if candidates:
+        return candidates[0]
+    raise UpstreamUnavailable(
+        f"No available upstream this key may use speaks the {dialect} API"
+    )

@@ -1,0 +1,204 @@
+"""Every write to upstreams. Each function is one transaction and bumps the registry
+version in it, so every worker routes by the new state from its next request on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from upstreams import crypto, validation
+from upstreams.exceptions import InvalidUpstreamData
+from upstreams.models import RegistryVersion, Upstream
+
+UNSET: Any = object()
+
+
+def _check(fields: dict[str, Any], *, entry: str = "") -> None:
+    checks = {
+        "name": validation.name_errors,
+        "provider": validation.provider_errors,
+        "base_url": validation.base_url_errors,
+        "timeout": validation.timeout_errors,
+        "api_key": validation.secret_errors,
+    }
+    errors = {f: checks[f](v) for f, v in fields.items() if f in checks and checks[f](v)}
+    if errors:
+        raise InvalidUpstreamData(errors, entry=entry)
+
+
+def _set_secret(upstream: Upstream, secret: str) -> None:
+    upstream.secret_encrypted = crypto.encrypt(secret)
+    upstream.secret_hint = crypto.secret_hint(secret)
+
+
+def _take_default(upstream: Upstream) -> None:
+    # Clear the others first: the partial unique index allows only one default.
+    Upstream.objects.filter(is_default=True).exclude(pk=upstream.pk).update(is_default=False)
+
+
+@transaction.atomic
+def upstream_create(
+    *,
+    name: str,
+    provider: str,
+    base_url: str,
+    api_key: str,
+    is_default: bool = False,
+    timeout: float | None = None,
+) -> Upstream:
+    """Create an upstream, routable at once; its secret is stored only encrypted."""
+    _check({"name": name, "provider": provider, "base_url": base_url, "api_key": api_key,
+            "timeout": timeout})
+    if Upstream.objects.filter(name=name).exists():
+        raise InvalidUpstreamData({"name": ["An upstream with this name already exists."]})
+    upstream = Upstream(
+        name=name,
+        provider=provider,
+        base_url=validation.normalize_base_url(base_url),
+        is_default=is_default,
+        timeout=timeout,
+    )
+    _set_secret(upstream, api_key)
+    if is_default:
+        _take_default(upstream)
+    upstream.save()
+    RegistryVersion.bump()
+    return upstream
+
+
+@transaction.atomic
+def upstream_update(
+    *,
+    upstream: Upstream,
+    name: str = UNSET,
+    provider: str = UNSET,
+    base_url: str = UNSET,
+    api_key: str = UNSET,
+    is_default: bool = UNSET,
+    timeout: float | None = UNSET,
+    is_active: bool = UNSET,
+) -> Upstream:
+    """Change an upstream; a new api_key is encrypted afresh. In force at once."""
+    given = {
+        k: v
+        for k, v in {"name": name, "provider": provider, "base_url": base_url,
+                     "api_key": api_key, "timeout": timeout}.items()
+        if v is not UNSET
+    }
+    _check(given)
+    if "name" in given and Upstream.objects.filter(name=name).exclude(pk=upstream.pk).exists():
+        raise InvalidUpstreamData({"name": ["An upstream with this name already exists."]})
+    if "api_key" in given:
+        _set_secret(upstream, api_key)
+    if "base_url" in given:
+        upstream.base_url = validation.normalize_base_url(base_url)
+    for field, value in (("name", name), ("provider", provider), ("timeout", timeout),
+                         ("is_active", is_active), ("is_default", is_default)):
+        if value is not UNSET:
+            setattr(upstream, field, value)
+    if upstream.is_default:
+        _take_default(upstream)
+    upstream.save()
+    RegistryVersion.bump()
+    return upstream
+
+
+@transaction.atomic
+def upstream_deactivate(*, upstream: Upstream) -> Upstream:
+    """Soft delete: the upstream stays for the logs but no longer routes anything."""
+    upstream.is_active = False
+    upstream.save(update_fields=["is_active", "updated_at"])
+    RegistryVersion.bump()
+    return upstream
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    skipped_existing: int
+    skipped_not_empty: bool
+
+
+def _parse_entries(raw: str) -> list[dict[str, Any]]:
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidUpstreamData(
+            {"UPSTREAMS": [f"is not valid JSON (line {exc.lineno}, column {exc.colno})"]}
+        ) from None
+    if not isinstance(entries, list):
+        raise InvalidUpstreamData({"UPSTREAMS": ["must be a JSON list of objects"]})
+    known = {"name", "provider", "base_url", "api_key", "is_default", "timeout"}
+    for index, entry in enumerate(entries):
+        label = f"entry {index}" + (
+            f" ({entry.get('name')})" if isinstance(entry, dict) and entry.get("name") else ""
+        )
+        if not isinstance(entry, dict):
+            raise InvalidUpstreamData({"entry": ["must be an object"]}, entry=label)
+        missing = [f for f in ("name", "provider", "base_url", "api_key") if f not in entry]
+        unknown = sorted(set(entry) - known)
+        errors = {f: ["is required"] for f in missing} | {f: ["is not a known field"] for f in unknown}
+        if errors:
+            raise InvalidUpstreamData(errors, entry=label)
+        _check(entry, entry=label)
+        if not isinstance(entry.get("is_default", False), bool):
+            raise InvalidUpstreamData({"is_default": ["must be true or false"]}, entry=label)
+    names = [e["name"] for e in entries]
+    if len(set(names)) != len(names):
+        raise InvalidUpstreamData({"name": ["names repeat within UPSTREAMS"]})
+    if sum(1 for e in entries if e.get("is_default")) > 1:
+        raise InvalidUpstreamData({"is_default": ["at most one entry may be the default"]})
+    return entries
+
+
+@transaction.atomic
+def upstreams_import(*, raw_json: str, if_empty: bool = False) -> ImportResult:
+    """Import upstreams from UPSTREAMS JSON, all or nothing; existing names are kept as they are."""
+    entries = _parse_entries(raw_json)
+    if if_empty and Upstream.objects.exists():
+        return ImportResult(created=0, skipped_existing=0, skipped_not_empty=True)
+    existing = set(Upstream.objects.filter(name__in=[e["name"] for e in entries])
+                   .values_list("name", flat=True))
+    created = 0
+    for entry in entries:
+        if entry["name"] in existing:
+            continue
+        upstream_create(**entry)
+        created += 1
+    return ImportResult(created=created, skipped_existing=len(existing), skipped_not_empty=False)
+
+
+@dataclass(frozen=True)
+class ReencryptResult:
+    reencrypted: int
+    already_current: int
+    unreadable: list[str]
+
+
+def upstream_secrets_reencrypt() -> ReencryptResult:
+    """Re-encrypt every secret under the primary key, one row per transaction.
+
+    Safe to re-run and to kill halfway: each row is either still readable with a
+    previous key or already under the new one. Unreadable secrets are reported
+    by upstream name and left untouched.
+    """
+    reencrypted = current = 0
+    unreadable: list[str] = []
+    for pk in Upstream.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            upstream = Upstream.objects.select_for_update().get(pk=pk)
+            if crypto.is_primary(upstream.secret_encrypted):
+                current += 1
+                continue
+            try:
+                upstream.secret_encrypted = crypto.reencrypt(upstream.secret_encrypted)
+            except crypto.SecretUnreadable:
+                unreadable.append(upstream.name)
+                continue
+            upstream.save(update_fields=["secret_encrypted", "updated_at"])
+            RegistryVersion.bump()
+            reencrypted += 1
+    return ReencryptResult(reencrypted=reencrypted, already_current=current, unreadable=unreadable)
