@@ -20,7 +20,7 @@ export ADMIN_TOKEN=$(.venv/bin/python -c "import secrets; print(secrets.token_ur
 export SECRET_KEY=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))")
 export DEBUG=false
 unset ENCRYPTION_KEY_FILE ENCRYPTION_KEY_PREVIOUS REDIS_URL UPSTREAMS DATA_DIR
-export DATA_DIR=$(pwd)/data/test
+export DATA_DIR=${TEST_DATA_DIR:-$(pwd)/data/test}
 mkdir -p "$DATA_DIR"
 PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/gateway}
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
