@@ -156,6 +156,22 @@ def admin_token(settings) -> str:
     return settings.ADMIN_TOKEN
 
 
+# --- canaries: secrets that must never show up anywhere ----------------------------
+
+CANARIES: set[str] = set()
+
+
+def remember_secret(value: str) -> str:
+    """Register a secret (upstream api_key, plaintext gateway key) for the final canary sweep."""
+    CANARIES.add(value)
+    return value
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests marked `last` (the canary sweep) run after everything else.
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
 # --- factories --------------------------------------------------------------------
 
 
@@ -171,9 +187,11 @@ def make_upstream(db):
             "name": f"upstream-{counter['n']}",
             "provider": "openai",
             "base_url": "http://127.0.0.1:9/v1",
-            "api_key": f"sk-upstream-secret-{counter['n']:04d}-abcdef",
+            "api_key": f"sk-upstream-secret-{counter['n']:04d}-{os.urandom(6).hex()}",
         }
-        return upstream_create(**{**defaults, **fields})
+        fields = {**defaults, **fields}
+        remember_secret(fields["api_key"])
+        return upstream_create(**fields)
 
     return make
 
@@ -185,6 +203,8 @@ def make_key(db, make_upstream):
 
     def make(*, upstreams=None, name="test key", **fields):
         upstreams = upstreams if upstreams is not None else [make_upstream()]
-        return key_create(name=name, upstream_ids=[u.pk for u in upstreams], **fields)
+        key, raw = key_create(name=name, upstream_ids=[u.pk for u in upstreams], **fields)
+        remember_secret(raw)
+        return key, raw
 
     return make
