@@ -36,3 +36,9 @@ class InvalidUpstreamData(UpstreamError):
         super().__init__(f"{where}{text}")
         self.errors = errors
         self.entry = entry
+
+
+class UpstreamNameTaken(InvalidUpstreamData):
+    """The name is already used by another upstream (a conflict, not a malformed value)."""
+
+    code = "upstream_name_taken"

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from upstreams import crypto, validation
-from upstreams.exceptions import InvalidUpstreamData
+from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 from upstreams.models import RegistryVersion, Upstream
 
 UNSET: Any = object()
@@ -53,7 +53,7 @@ def upstream_create(
     _check({"name": name, "provider": provider, "base_url": base_url, "api_key": api_key,
             "timeout": timeout})
     if Upstream.objects.filter(name=name).exists():
-        raise InvalidUpstreamData({"name": ["An upstream with this name already exists."]})
+        raise UpstreamNameTaken({"name": ["An upstream with this name already exists."]})
     upstream = Upstream(
         name=name,
         provider=provider,
@@ -90,7 +90,7 @@ def upstream_update(
     }
     _check(given)
     if "name" in given and Upstream.objects.filter(name=name).exclude(pk=upstream.pk).exists():
-        raise InvalidUpstreamData({"name": ["An upstream with this name already exists."]})
+        raise UpstreamNameTaken({"name": ["An upstream with this name already exists."]})
     if "api_key" in given:
         _set_secret(upstream, api_key)
     if "base_url" in given:
