@@ -1,0 +1,318 @@
+"""API keys in the admin site.
+
+Every write goes through keys.services, as from the admin API, so a revocation
+here bumps the keyring version and stops the key on every worker at once.
+
+A plaintext key exists only in the response that shows it: it is rendered
+straight onto that page (never a message, a session or a cookie), so no table,
+no cookie and no later page ever holds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import ngettext
+
+from keys.exceptions import KeyNotRotatable
+from keys.forms import APIKeyForm, RotateForm
+from keys.models import APIKey
+from keys.services import key_create, key_revoke, key_rotate, key_update
+from upstreams.models import Upstream
+
+
+def key_status(key: APIKey, now: dt.datetime | None = None) -> str:
+    now = now or timezone.now()
+    if not key.is_active or (key.revoked_at is not None and key.revoked_at <= now):
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        return "expired"
+    if key.revoked_at is not None:
+        return "ending"  # rotated with a grace period that has not run out
+    return "active"
+
+
+class KeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("active", "Active"),
+            ("ending", "Active until the grace ends"),
+            ("revoked", "Revoked"),
+            ("expired", "Expired"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        revoked = Q(is_active=False) | Q(revoked_at__lte=now)
+        match self.value():
+            case "active":
+                return queryset.usable(at=now)
+            case "ending":
+                return queryset.usable(at=now).filter(revoked_at__isnull=False)
+            case "revoked":
+                return queryset.filter(revoked)
+            case "expired":
+                return queryset.exclude(revoked).filter(expires_at__lte=now)
+        return queryset
+
+
+def _adopt(obj: APIKey, saved: APIKey) -> None:
+    """Make the admin's unsaved instance the row a service saved (for its history entry)."""
+    for field in APIKey._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    form = APIKeyForm
+    list_display = (
+        "name",
+        "masked",
+        "permitted_upstreams",
+        "status",
+        "expires_at",
+        "last_used_at",
+        "created_at",
+    )
+    list_filter = (KeyStatusFilter, "upstreams", "expires_at", "created_at")
+    search_fields = ("name", "key_prefix", "description")
+    filter_horizontal = ("upstreams",)
+    readonly_fields = (
+        "masked",
+        "status",
+        "revoked_at",
+        "rotated_from",
+        "created_at",
+        "updated_at",
+        "last_used_at",
+    )
+    actions = ("revoke_selected", "rotate_selected")
+    save_as = False
+
+    def get_fieldsets(self, request, obj=None):
+        main = (None, {"fields": ["name", "description", "upstreams", "expires_at"]})
+        if obj is None:
+            return [main]
+        record = [
+            "masked",
+            "status",
+            "revoked_at",
+            "rotated_from",
+            "created_at",
+            "updated_at",
+            "last_used_at",
+        ]
+        return [main, ("Key", {"fields": record})]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch("upstreams", queryset=Upstream.objects.order_by("name").only("id", "name"))
+            )
+        )
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "upstreams":
+            kwargs["queryset"] = Upstream.objects.filter(is_active=True).order_by("name")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # keys are revoked, never deleted: their logs keep pointing at them
+
+    # --- columns ----------------------------------------------------------------
+
+    @admin.display(description="Key", ordering="key_prefix")
+    def masked(self, obj: APIKey) -> str:
+        return obj.key_masked
+
+    @admin.display(description="Upstreams")
+    def permitted_upstreams(self, obj: APIKey) -> str:
+        return ", ".join(u.name for u in obj.upstreams.all())
+
+    @admin.display(description="Status")
+    def status(self, obj: APIKey) -> str:
+        status = key_status(obj)
+        if status == "ending":
+            return f"active until {timezone.localtime(obj.revoked_at):%Y-%m-%d %H:%M:%S %Z}"
+        return status
+
+    # --- writes through the services -------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            key, plaintext = key_create(
+                name=data["name"],
+                description=data.get("description", ""),
+                upstream_ids=[u.pk for u in data["upstreams"]],
+                expires_at=data.get("expires_at"),
+            )
+            _adopt(obj, key)
+            request._shown_once_keys = [(key, plaintext)]
+            return
+        fields = {
+            "name": data["name"],
+            "description": data.get("description", ""),
+            "expires_at": data.get("expires_at"),
+        }
+        if "upstreams" in form.changed_data:
+            fields["upstream_ids"] = [u.pk for u in data["upstreams"]]
+        key_update(key=obj, **fields)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # key_create/key_update set the permitted upstreams themselves
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._show_keys_once(request, request._shown_once_keys, title="API key created")
+
+    # --- revoke and rotate (actions and per-key pages) --------------------------
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/rotate/",
+                self.admin_site.admin_view(self.rotate_view),
+                name=f"{prefix}_rotate",
+            ),
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name=f"{prefix}_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        keys = list(queryset)
+        if request.POST.get("confirm") != "yes":
+            return self._confirm(request, keys, operation="revoke", via_action=True)
+        self._revoke(request, keys)
+        return None
+
+    @admin.action(
+        description="Rotate selected API keys (show new keys once)", permissions=["change"]
+    )
+    def rotate_selected(self, request, queryset):
+        keys = list(queryset)
+        form = RotateForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if not form.is_valid():
+            return self._confirm(request, keys, operation="rotate", via_action=True, form=form)
+        return self._rotate(request, keys, grace_seconds=form.cleaned_data["grace_seconds"])
+
+    def rotate_view(self, request, object_id):
+        key = self._key_for_view(request, object_id)
+        form = RotateForm(request.POST if request.method == "POST" else None)
+        if not form.is_valid():
+            return self._confirm(request, [key], operation="rotate", form=form)
+        response = self._rotate(request, [key], grace_seconds=form.cleaned_data["grace_seconds"])
+        return response or HttpResponseRedirect(self._change_url(key))
+
+    def revoke_view(self, request, object_id):
+        key = self._key_for_view(request, object_id)
+        if request.method != "POST":
+            return self._confirm(request, [key], operation="revoke")
+        self._revoke(request, [key])
+        return HttpResponseRedirect(self._change_url(key))
+
+    def _key_for_view(self, request, object_id) -> APIKey:
+        key = self.get_object(request, unquote(object_id))
+        if key is None:
+            raise Http404("No API key with that id.")
+        if not self.has_change_permission(request, key):
+            raise PermissionDenied
+        return key
+
+    def _change_url(self, key: APIKey) -> str:
+        return reverse(f"{self.admin_site.name}:keys_apikey_change", args=[key.pk])
+
+    def _revoke(self, request, keys: list[APIKey]) -> None:
+        for key in keys:
+            key_revoke(key=key)
+            self.log_change(request, key, "Revoked.")
+        self.message_user(
+            request,
+            ngettext(
+                "Revoked %d API key; it is refused from now on.",
+                "Revoked %d API keys; they are refused from now on.",
+                len(keys),
+            )
+            % len(keys),
+            messages.SUCCESS,
+        )
+
+    def _rotate(self, request, keys: list[APIKey], *, grace_seconds: int):
+        shown: list[tuple[APIKey, str]] = []
+        refused: list[APIKey] = []
+        for key in keys:
+            try:
+                new_key, plaintext = key_rotate(key=key, grace_seconds=grace_seconds)
+            except KeyNotRotatable:
+                refused.append(key)
+                continue
+            self.log_change(request, key, f"Rotated; replaced by {new_key.key_prefix}….")
+            self.log_addition(request, new_key, f"Created by rotating {key.key_prefix}….")
+            shown.append((new_key, plaintext))
+        if refused:
+            self.message_user(
+                request,
+                "Not rotated (revoked or expired keys cannot be rotated): "
+                + ", ".join(str(k) for k in refused),
+                messages.WARNING,
+            )
+        if not shown:
+            return None
+        return self._show_keys_once(
+            request,
+            shown,
+            title="API key rotated" if len(shown) == 1 else "API keys rotated",
+            grace_seconds=grace_seconds,
+        )
+
+    def _confirm(self, request, keys, *, operation: str, via_action: bool = False, form=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{operation.capitalize()} API {'key' if len(keys) == 1 else 'keys'}",
+            "keys": [(k, key_status(k)) for k in keys],
+            "operation": operation,
+            "via_action": via_action,
+            "action_name": f"{operation}_selected",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/keys/apikey/confirm_operation.html", context)
+
+    def _show_keys_once(self, request, shown, *, title: str, grace_seconds: int | None = None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "shown": [
+                {"key": key, "plaintext": plaintext, "change_url": self._change_url(key)}
+                for key, plaintext in shown
+            ],
+            "grace_seconds": grace_seconds,
+        }
+        response = TemplateResponse(request, "admin/keys/apikey/shown_once.html", context)
+        # The only copy of the plaintext: no cache or back-button store may keep it.
+        add_never_cache_headers(response)
+        response["Referrer-Policy"] = "no-referrer"
+        return response

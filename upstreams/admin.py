@@ -1,0 +1,103 @@
+"""Upstreams in the admin site. Every write goes through upstreams.services, like the admin API."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.translation import ngettext
+
+from upstreams.forms import UpstreamForm
+from upstreams.models import Upstream
+from upstreams.services import upstream_create, upstream_deactivate, upstream_update
+
+
+def _adopt(obj: Upstream, saved: Upstream) -> None:
+    """Make the admin's unsaved instance the row a service saved (for its redirect and history)."""
+    for field in Upstream._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+@admin.register(Upstream)
+class UpstreamAdmin(admin.ModelAdmin):
+    form = UpstreamForm
+    list_display = (
+        "name",
+        "provider",
+        "base_url",
+        "secret",
+        "is_default",
+        "is_active",
+        "timeout",
+        "key_count",
+        "created_at",
+    )
+    list_filter = ("provider", "is_active", "is_default")
+    search_fields = ("name", "base_url")
+    ordering = ("name",)
+    readonly_fields = ("secret_hint", "created_at", "updated_at")
+    actions = ("deactivate_selected",)
+    save_as = False
+
+    def get_fieldsets(self, request, obj=None):
+        main = ["name", "provider", "base_url", "api_key", "is_default", "timeout"]
+        if obj is None:
+            return [(None, {"fields": main})]
+        return [
+            (None, {"fields": [*main, "is_active"]}),
+            ("Record", {"fields": ["secret_hint", "created_at", "updated_at"]}),
+        ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_key_count=Count("api_keys"))
+
+    @admin.display(description="Secret", ordering="secret_hint")
+    def secret(self, obj: Upstream) -> str:
+        return obj.secret_hint
+
+    @admin.display(description="Keys", ordering="_key_count")
+    def key_count(self, obj: Upstream) -> int:
+        return obj._key_count
+
+    def has_delete_permission(self, request, obj=None):
+        # Soft delete only (the deactivate action): logs and keys keep pointing at it.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = {
+            "name": data["name"],
+            "provider": data["provider"],
+            "base_url": data["base_url"],
+            "is_default": data["is_default"],
+            "timeout": data["timeout"],
+        }
+        if not change:
+            _adopt(obj, upstream_create(api_key=data["api_key"], **fields))
+            return
+        if data.get("api_key"):
+            fields["api_key"] = data["api_key"]
+        fields["is_active"] = data["is_active"]
+        upstream_update(upstream=obj, **fields)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # an upstream has no relation edited here; the services saved everything
+
+    @admin.action(description="Deactivate selected upstreams (soft delete)")
+    def deactivate_selected(self, request, queryset):
+        count = 0
+        for upstream in queryset.filter(is_active=True):
+            upstream_deactivate(upstream=upstream)
+            self.log_change(request, upstream, [{"changed": {"fields": ["Is active"]}}])
+            count += 1
+        self.message_user(
+            request,
+            ngettext(
+                "Deactivated %d upstream; it routes nothing from now on.",
+                "Deactivated %d upstreams; they route nothing from now on.",
+                count,
+            )
+            % count,
+            messages.SUCCESS,
+        )
