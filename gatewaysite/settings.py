@@ -203,6 +203,8 @@ PROXY_MAX_STREAM_SECONDS = env.float("PROXY_MAX_STREAM_SECONDS", default=600.0)
 PROXY_MAX_BODY_BYTES = env.int("PROXY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 # Upstream timeout when an upstream sets none (seconds to headers and between chunks).
 PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
+# Seconds to open a connection to an upstream (capped by the upstream's own timeout).
+PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=10.0)
 
 # --- Django REST framework ----------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,0 +1,329 @@
+"""The upstream call: what goes upstream, how it is sent, and what comes back to the client.
+
+The only module that imports `requests` (and its urllib3). One transport per worker
+process, made on first use after the fork: an HTTPAdapter with a large pool, used
+directly rather than through a Session, so nothing persists between callers
+(no cookie jar), nothing comes from the environment (no proxies, no .netrc), no
+redirect is followed, no request is retried once sent, and no header the client
+did not send is added except the upstream's secret and its Host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util import SKIP_HEADER
+
+from proxy.errors import (
+    BodyTooLarge,
+    ClientGone,
+    InvalidPath,
+    MalformedBody,
+    StreamBroken,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
+POOL_MAXSIZE = 1000  # connections kept per upstream host, per worker (gevent: one per stream)
+POOL_HOSTS = 100  # upstream hosts whose pools a worker keeps
+READ_SIZE = 64 * 1024  # largest single read; a read returns whatever has arrived, never waits to fill
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Never forwarded upstream besides hop-by-hop ones: the client's credentials, our own
+# routing header, framing we recompute, and Expect (the body is already read).
+_NOT_FORWARDED = HOP_BY_HOP | {
+    "authorization",
+    "x-api-key",
+    "x-upstream-name",
+    "host",
+    "content-length",
+    "expect",
+}
+
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
+_HEADER_VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+# In the raw path: anything that could climb out of base_url once some server decodes it.
+_RAW_PATH_FORBIDDEN = re.compile(r"%(?:2e|2f|5c|00|25)|\\|[\x00-\x20\x7f]", re.IGNORECASE)
+
+
+# --- the request -----------------------------------------------------------------
+
+
+def upstream_target(*, raw_uri: str, path_info: str, query: str, script_name: str = "") -> str:
+    """The part of a /v1/ request that goes after an upstream's base_url: `path?query`.
+
+    The path is taken raw (as the client sent it, percent-encodings kept) and must
+    not contain dot segments, empty segments, backslashes, NULs, control characters
+    or encoded dots, slashes, backslashes or percent signs, raw or decoded; else
+    InvalidPath. The query string is kept as sent.
+    """
+    raw_path = raw_uri.split("?", 1)[0].split("#", 1)[0]
+    if script_name and raw_path.startswith(script_name):
+        raw_path = raw_path[len(script_name) :]
+    if not raw_path.startswith("/v1/") or not path_info.startswith("/v1/"):
+        raise InvalidPath("The request path is not valid")
+    relative = raw_path[len("/v1/") :]
+    _check_path(relative)
+    _check_path(path_info[len("/v1/") :])
+    return f"{relative}?{query}" if query else relative
+
+
+def upstream_url(*, base_url: str, target: str) -> str:
+    return f"{base_url.rstrip('/')}/{target}"
+
+
+def _check_path(path: str) -> None:
+    if _RAW_PATH_FORBIDDEN.search(path):
+        raise InvalidPath("The request path is not valid")
+    segments = path.split("/")
+    # An empty segment anywhere ("//", a leading "/") or a dot segment could change
+    # which resource, or which host, a lenient server resolves.
+    if path and any(s in ("", ".", "..") for s in segments[:-1]):
+        raise InvalidPath("The request path is not valid")
+    if segments[-1] in (".", ".."):
+        raise InvalidPath("The request path is not valid")
+
+
+def request_headers(environ: Mapping[str, object]) -> dict[str, str]:
+    """The client's headers as they go upstream, minus everything in _NOT_FORWARDED and
+    any header the client's Connection header names. The secret is added by the caller."""
+    named = {
+        token.strip().lower()
+        for token in str(environ.get("HTTP_CONNECTION", "")).split(",")
+        if token.strip()
+    }
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-")
+        elif key == "CONTENT_TYPE" and value:
+            name = "Content-Type"
+        else:
+            continue
+        lower = name.lower()
+        if lower in _NOT_FORWARDED or lower.startswith("proxy-") or lower in named:
+            continue
+        headers[name.title()] = str(value)
+    return headers
+
+
+def read_body(environ: Mapping[str, object], *, limit: int) -> bytes:
+    """The whole request body, refused over `limit` bytes.
+
+    Read straight from wsgi.input: Django's upload limit must not apply, and a
+    chunked body (no Content-Length) must be forwarded intact, never as empty.
+    """
+    declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise MalformedBody("The Content-Length header is not valid") from None
+        if length > limit:
+            raise BodyTooLarge(f"The request body is larger than {limit} bytes")
+    stream = environ["wsgi.input"]
+    parts: list[bytes] = []
+    total = 0
+    try:
+        while True:
+            part = stream.read(min(READ_SIZE, limit + 1 - total))  # type: ignore[attr-defined]
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+            if total > limit:
+                raise BodyTooLarge(f"The request body is larger than {limit} bytes")
+    except OSError:
+        raise ClientGone("The client disconnected while sending the request") from None
+    except (BodyTooLarge, ClientGone):
+        raise
+    except Exception:
+        # The server's reader refuses malformed chunked framing with its own errors.
+        raise MalformedBody("The request body is not valid HTTP framing") from None
+    return b"".join(parts)
+
+
+# --- the transport -----------------------------------------------------------------
+
+
+class _Transport:
+    pid: int | None = None
+    adapter: HTTPAdapter | None = None
+    lock = threading.Lock()
+
+
+def _adapter() -> HTTPAdapter:
+    # Made lazily and re-made after a fork: a pool's sockets must never be shared
+    # by two processes.
+    pid = os.getpid()
+    if _Transport.pid != pid:
+        with _Transport.lock:
+            if _Transport.pid != pid:
+                _Transport.adapter = HTTPAdapter(
+                    pool_connections=POOL_HOSTS,
+                    pool_maxsize=POOL_MAXSIZE,
+                    pool_block=False,
+                    max_retries=0,  # a request that was sent is never sent again
+                )
+                _Transport.pid = pid
+    return _Transport.adapter  # type: ignore[return-value]
+
+
+class UpstreamAnswer:
+    """The upstream's answer once its headers arrived; the body is read with read_chunk()."""
+
+    def __init__(self, response: requests.Response):
+        self._response = response
+        self._raw = response.raw
+        self.status: int = response.status_code
+        self.reason: str = response.reason or ""
+        self.headers: list[tuple[str, str]] = list(self._raw.headers.items())
+
+    def header(self, name: str) -> str:
+        return self._raw.headers.get(name, "")
+
+    def read_chunk(self) -> bytes:
+        """The next bytes as they arrived (b"" at the end), undecoded.
+
+        Raises StreamBroken(kind="timeout") when the upstream stays silent longer than
+        the read timeout, StreamBroken(kind="broken") when its connection breaks or the
+        answer ends before its framing says it is complete.
+        """
+        try:
+            return self._raw.read1(READ_SIZE, decode_content=False)
+        except ReadTimeoutError:
+            raise StreamBroken("the upstream went silent", "timeout") from None
+        except (Urllib3Error, OSError) as exc:
+            raise StreamBroken(
+                f"the upstream connection broke ({_cause_name(exc)})", "broken"
+            ) from None
+
+    def limit_next_wait(self, seconds: float) -> None:
+        """Bound the wait for the next chunk (to honour a deadline for the whole answer)."""
+        sock = getattr(self._raw.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(max(seconds, 0.001))
+
+    def close(self) -> None:
+        """Close the upstream connection now, unless the answer was read to its end
+        (then the connection has already gone back to the pool)."""
+        self._response.close()
+
+
+def _cause_name(exc: BaseException) -> str:
+    """The innermost cause's class name ("ConnectionRefusedError", "IncompleteRead").
+
+    It says what happened without any exception message, which could hold a URL.
+    """
+    seen = exc
+    for _ in range(8):
+        inner = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in seen.args if isinstance(a, BaseException)), None)
+        if inner is None:
+            break
+        seen = inner
+    return type(seen).__name__
+
+
+def upstream_send(
+    *,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    connect_timeout: float,
+    read_timeout: float,
+) -> UpstreamAnswer:
+    """Send one request upstream, once, and wait for the answer's headers.
+
+    Raises UpstreamUnreachable (refused, no route, TLS failure, dropped before
+    answering) or UpstreamTimeout (no connection or no headers in time).
+    """
+    prepared = requests.PreparedRequest()
+    prepared.method = method
+    prepared.url = url
+    # Without these sentinels urllib3 and http.client would add User-Agent and
+    # Accept-Encoding: identity on the client's behalf.
+    headers = {**headers}
+    lowered = {name.lower() for name in headers}
+    for name in ("User-Agent", "Accept-Encoding"):
+        if name.lower() not in lowered:
+            headers[name] = SKIP_HEADER
+    if body is not None:
+        headers["Content-Length"] = str(len(body))
+    prepared.headers = CaseInsensitiveDict(headers)
+    prepared.body = body
+    prepared.hooks = {"response": []}
+    try:
+        response = _adapter().send(
+            prepared,
+            stream=True,
+            timeout=(connect_timeout, read_timeout),
+            verify=True,
+            cert=None,
+            proxies={},
+        )
+    except requests.ConnectTimeout:
+        raise UpstreamTimeout(
+            f"The upstream did not accept a connection within {connect_timeout:g} seconds"
+        ) from None
+    except requests.ReadTimeout:
+        raise UpstreamTimeout(
+            f"The upstream did not answer within {read_timeout:g} seconds"
+        ) from None
+    except (requests.RequestException, Urllib3Error, OSError, ValueError) as exc:
+        raise UpstreamUnreachable(
+            f"The upstream could not be reached ({_cause_name(exc)})"
+        ) from None
+    return UpstreamAnswer(response)
+
+
+# --- the answer --------------------------------------------------------------------
+
+
+def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The upstream's headers as they go to the client: all but hop-by-hop ones, those
+    its Connection header names, and any a WSGI server would refuse to send."""
+    headers = list(headers)
+    named = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+        if token.strip()
+    }
+    chunked = any(name.lower() == "transfer-encoding" for name, _ in headers)
+    kept = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower.startswith("proxy-") or lower in named:
+            continue
+        if lower == "content-length" and chunked:
+            continue  # RFC 9112: Transfer-Encoding wins; the length is meaningless
+        if not _TOKEN_RE.fullmatch(name) or not _HEADER_VALUE_RE.fullmatch(value):
+            continue
+        kept.append((name, value))
+    return kept
+

@@ -1,0 +1,106 @@
+"""Fixtures for the proxy's tests: the fake provider, routes through the live gateway,
+SDK clients pointed at it, and a way to read the log row of an answer."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import anthropic
+import openai
+import pytest
+
+from bench.fake_provider import FakeProvider
+from conftest import wait_until
+
+SDK_TIMEOUT = 15.0
+
+
+@pytest.fixture(scope="session")
+def fake_provider_server():
+    fp = FakeProvider().start()
+    yield fp
+    fp.stop()
+
+
+@pytest.fixture
+def provider(fake_provider_server) -> FakeProvider:
+    fake_provider_server.clear()
+    return fake_provider_server
+
+
+@pytest.fixture
+def gateway(live_gateway, transactional_db):
+    """The session's gunicorn (2 gevent workers); the test's data is committed for it."""
+    return live_gateway
+
+
+@dataclass
+class Route:
+    """A key and the upstream it may use, on a running gateway."""
+
+    gateway_url: str
+    key: object
+    raw_key: str
+    upstream: object
+    secret: str
+
+    def openai(self, **options) -> openai.OpenAI:
+        options.setdefault("api_key", self.raw_key)
+        return openai.OpenAI(
+            base_url=f"{self.gateway_url}/v1",
+            max_retries=0,
+            timeout=options.pop("timeout", SDK_TIMEOUT),
+            **options,
+        )
+
+    def anthropic(self, **options) -> anthropic.Anthropic:
+        options.setdefault("api_key", self.raw_key)
+        return anthropic.Anthropic(
+            base_url=self.gateway_url,
+            max_retries=0,
+            timeout=options.pop("timeout", SDK_TIMEOUT),
+            **options,
+        )
+
+
+@pytest.fixture
+def make_route(gateway, provider, make_upstream, make_key):
+    """make_route(provider="openai", **upstream_fields) -> Route to the fake provider."""
+
+    def make(*, gateway_url: str | None = None, **fields) -> Route:
+        fields.setdefault("base_url", provider.base_url)
+        secret = fields.setdefault("api_key", f"sk-upstream-{secrets.token_hex(12)}")
+        upstream = make_upstream(**fields)
+        key, raw = make_key(upstreams=[upstream])
+        return Route(gateway_url or gateway.url, key, raw, upstream, secret)
+
+    return make
+
+
+@pytest.fixture
+def openai_route(make_route) -> Route:
+    return make_route(provider="openai", timeout=5)
+
+
+@pytest.fixture
+def anthropic_route(make_route) -> Route:
+    return make_route(provider="anthropic", timeout=5)
+
+
+def finished_row(request_id: str | None = None, *, timeout: float = 10.0):
+    """The log row of one answer once it is finished (the only row when no id is given)."""
+    from logs.models import RequestLog
+
+    def find():
+        rows = RequestLog.objects.all()
+        if request_id is not None:
+            rows = rows.filter(request_id=request_id)
+        rows = list(rows)
+        if request_id is None and len(rows) > 1:
+            pytest.fail(f"expected one log row, found {len(rows)}")
+        if rows and rows[0].state == RequestLog.State.FINISHED:
+            return rows[0]
+        return None
+
+    return wait_until(find, timeout=timeout, message="the log row was not finished in time")
