@@ -1,0 +1,168 @@
+"""The usage page: requests and tokens per UTC day for 30 days, per key and per upstream."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
+from logs.models import RequestLog
+from logs.selectors import usage_report
+from logs.usage_page import bar_chart, compact_number, nice_ceiling
+
+USAGE_URL = reverse("admin:logs_requestlog_usage")
+UTC = dt.UTC
+
+
+def _log(at, *, status=200, key=None, upstream=None, prompt=None, completion=None, total=None):
+    return RequestLog.objects.create(
+        method="POST",
+        path="/v1/chat/completions",
+        status_code=status,
+        api_key=key,
+        upstream=upstream,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        created_at=at,
+        state=RequestLog.State.FINISHED,
+    )
+
+
+def _today_at(hour=12, days_ago=0):
+    today = timezone.now().astimezone(UTC).date() - dt.timedelta(days=days_ago)
+    return dt.datetime.combine(today, dt.time(hour), tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, 1),
+        (1, 1),
+        (3, 5),
+        (7, 10),
+        (10, 10),
+        (11, 20),
+        (180, 200),
+        (201, 500),
+        (999_999, 1_000_000),
+    ],
+)
+def test_nice_ceiling(value, expected):
+    assert nice_ceiling(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(0, "0"), (950, "950"), (1_000, "1k"), (1_250, "1.2k"), (3_400_000, "3.4M")]
+)
+def test_compact_number(value, text):
+    assert compact_number(value) == text
+
+
+def test_bar_heights_are_proportional_and_the_part_stacks_inside():
+    chart = bar_chart(
+        [("2026-01-01", 50, 10), ("2026-01-02", 100, 0)], unit="requests", part_name="errors"
+    )
+    first, second = chart["bars"]
+    assert second.height == pytest.approx(2 * first.height)
+    assert first.part_height == pytest.approx(first.height / 5)
+    assert first.y + first.height == pytest.approx(chart["bottom"])
+    assert first.tooltip == "2026-01-01: 50 requests (10 errors)"
+    assert chart["grid"][-1]["label"] == "100"
+
+
+@pytest.mark.django_db
+def test_report_sums_per_day_key_and_upstream(make_key, make_upstream):
+    up_a, up_b = make_upstream(name="up-a"), make_upstream(name="up-b")
+    key_a, _ = make_key(upstreams=[up_a, up_b])
+    key_b, _ = make_key(upstreams=[up_b])
+    _log(_today_at(1), key=key_a, upstream=up_a, prompt=10, completion=5, total=15)
+    _log(_today_at(2), key=key_a, upstream=up_b, status=502)
+    _log(_today_at(3, days_ago=1), key=key_b, upstream=up_b, prompt=1, completion=1, total=2)
+    _log(_today_at(4), status=401)  # refused before a key or upstream was known
+    first_day = _today_at(0, days_ago=29)
+    _log(first_day, key=key_b, upstream=up_b, total=7)  # the first instant of the window
+    _log(first_day - dt.timedelta(microseconds=1), key=key_b, upstream=up_b, total=1000)
+
+    report = usage_report()
+    daily = dict(report.daily())
+    today = _today_at().date()
+    assert len(daily) == 30
+    assert (daily[today].requests, daily[today].errors, daily[today].total_tokens) == (3, 2, 15)
+    assert daily[today - dt.timedelta(days=1)].total_tokens == 2
+    assert daily[first_day.date()].total_tokens == 7  # the row before the window is left out
+    per_key_a = dict(report.daily(api_key_id=key_a.pk))
+    assert (per_key_a[today].requests, per_key_a[today].prompt_tokens) == (2, 10)
+    assert report.totals_by_upstream()[up_b.pk].requests == 3
+    assert report.totals_by_key()[None].requests == 1
+    assert report.totals_by_key()[key_b.pk].total_tokens == 9
+
+
+@pytest.mark.django_db
+def test_unknown_usage_adds_no_tokens(make_key):
+    key, _ = make_key()
+    _log(_today_at(), key=key, total=None)
+    _log(_today_at(), key=key, total=40)
+    today = dict(usage_report().daily())[_today_at().date()]
+    assert (today.requests, today.total_tokens) == (2, 40)
+
+
+@pytest.mark.django_db
+def test_the_page_draws_an_svg_chart_and_a_table(admin_client, make_key, make_upstream):
+    upstream = make_upstream(name="openai-main")
+    key, plaintext = make_key(upstreams=[upstream], name="reporting")
+    for status in (200, 200, 500):
+        _log(_today_at(), key=key, upstream=upstream, prompt=100, completion=20, total=120)
+        _log(_today_at(days_ago=3), key=key, upstream=upstream, status=status)
+    response = admin_client.get(USAGE_URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('<svg class="usage-chart"') == 2
+    assert len(re.findall(r'<rect class="bar" ', html)) == 60  # 30 days x 2 charts
+    assert "1 errors" in html or "(1 errors)" in html
+    daily = html[html.index('id="usage-daily"') :]
+    assert f'<td>{_today_at().date():%Y-%m-%d}</td><td class="num">3</td>' in daily
+    assert '<td class="num">360</td>' in daily  # total tokens today
+    assert "openai-main" in html and "reporting" in html
+    assert plaintext not in html
+    # No CDN, no outside resource of any kind.
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+@pytest.mark.django_db
+def test_per_key_and_per_upstream_scopes(admin_client, make_key, make_upstream):
+    up_a, up_b = make_upstream(name="up-a"), make_upstream(name="up-b")
+    key_a, _ = make_key(upstreams=[up_a], name="key-a")
+    key_b, _ = make_key(upstreams=[up_b], name="key-b")
+    _log(_today_at(), key=key_a, upstream=up_a, total=11)
+    _log(_today_at(), key=key_b, upstream=up_b, total=22)
+    _log(_today_at(), key=key_b, upstream=up_b, total=22)
+
+    def footer(params):
+        html = admin_client.get(USAGE_URL, params).content.decode()
+        return html, html[html.index("<tfoot>") : html.index("</tfoot>")]
+
+    html, total = footer({})
+    assert "all traffic" in html and '<th class="num">3</th>' in total
+    assert f'href="?key={key_a.pk}"' in html and f'href="?upstream={up_b.pk}"' in html
+    html, total = footer({"key": str(key_a.pk)})
+    assert "key key-a" in html and '<th class="num">11</th>' in total
+    html, total = footer({"upstream": str(up_b.pk)})
+    assert "upstream up-b" in html and '<th class="num">44</th>' in total
+    html, _ = footer({"key": "nonsense"})
+    assert "not valid" in html and "all traffic" in html
+
+
+@pytest.mark.django_db
+def test_the_usage_page_is_linked_from_the_admin_index_and_the_log_list(admin_client):
+    assert USAGE_URL in admin_client.get(reverse("admin:index")).content.decode()
+    logs_list = admin_client.get(reverse("admin:logs_requestlog_changelist"))
+    assert USAGE_URL in logs_list.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_usage_page_needs_a_staff_login(client):
+    response = client.get(USAGE_URL)
+    assert response.status_code == 302 and "/django-admin/login/" in response["Location"]
