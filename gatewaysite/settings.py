@@ -207,23 +207,43 @@ PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
 PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=10.0)
 
 # --- Django REST framework ----------------------------------------------------------
+# The admin token is the only door (gatewaysite/api/auth.py): no Session or Basic
+# authentication anywhere, and a DRF view that sets nothing else is admin-only.
 REST_FRAMEWORK = {
-    # The admin token is the only door: no Session or Basic authentication.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gatewaysite.api.auth.AdminTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["gatewaysite.api.auth.IsAdminOperator"],
     "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "gatewaysite.api.pagination.AdminPagination",
+    "DEFAULT_SCHEMA_CLASS": "gatewaysite.api.schema.AdminAutoSchema",
+    "EXCEPTION_HANDLER": "gatewaysite.api.exceptions.admin_exception_handler",
+    "DEFAULT_METADATA_CLASS": "gatewaysite.api.metadata.AdminMetadata",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "LLM gateway admin API",
-    "DESCRIPTION": "Manage API keys, upstreams and request logs.",
+    "DESCRIPTION": (
+        "Manage API keys, upstreams and request logs. Every call needs "
+        "`Authorization: Bearer <ADMIN_TOKEN>`; errors are "
+        '`{"error": code, "message": text, "details": ...}`; lists are pages '
+        '`{"items", "total", "page", "page_size", "pages"}`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/admin/",
+    # Requests and answers differ (write-only api_key, read-only ids): separate components.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "Provider": "upstreams.models.Provider",
+        "KeyStatus": "keys.api.serializers.KeyStatus.CHOICES",
+        "LogState": "logs.models.RequestLog.State",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False},
     "REDOC_DIST": "SIDECAR",
 }
 

@@ -1,3 +1,11 @@
-"""Admin API routes of the keys app (mounted under /admin/)."""
+"""Admin API routes of the keys app (mounted under /admin/): /admin/keys, /admin/keys/{id},
+/admin/keys/{id}/rotate. No trailing slashes."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from keys.api.views import KeyViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("keys", KeyViewSet, basename="admin-keys")
+
+urlpatterns = router.urls

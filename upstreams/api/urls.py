@@ -1,3 +1,11 @@
-"""Admin API routes of the upstreams app (mounted under /admin/)."""
+"""Admin API routes of the upstreams app (mounted under /admin/): /admin/upstreams and
+/admin/upstreams/{id}. No trailing slashes."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from upstreams.api.views import UpstreamViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("upstreams", UpstreamViewSet, basename="admin-upstreams")
+
+urlpatterns = router.urls

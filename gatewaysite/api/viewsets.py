@@ -1,0 +1,54 @@
+"""The base of every admin viewset: the token door, the envelope, strict filters, UUID ids."""
+
+from __future__ import annotations
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import NotFound
+from rest_framework.views import APIView
+from rest_framework.viewsets import GenericViewSet
+
+from gatewaysite.api.auth import AdminTokenAuthentication, IsAdminOperator
+from gatewaysite.api.filters import AllowListOrdering, parse_uuid
+from gatewaysite.api.pagination import AdminPagination
+
+
+class AdminViewSet(GenericViewSet):
+    authentication_classes = [AdminTokenAuthentication]
+    permission_classes = [IsAdminOperator]
+    pagination_class = AdminPagination
+    filter_backends = [DjangoFilterBackend, AllowListOrdering]
+    lookup_field = "pk"
+    lookup_url_kwarg = "id"
+    # Any segment reaches the view, so a malformed id is a 404 in our shape, not Django's.
+    lookup_value_regex = "[^/]+"
+    ordering: tuple[str, ...] = ("-created_at", "-pk")
+    ordering_fields: tuple[str, ...] = ("created_at",)
+
+    def get_object(self):
+        # Filters and ordering are for lists: ?is_active=false does not hide /keys/{id}.
+        pk = parse_uuid(self.kwargs[self.lookup_url_kwarg])
+        if pk is None:
+            raise NotFound("Not found.")
+        try:
+            obj = self.get_queryset().get(**{self.lookup_field: pk})
+        except self.get_queryset().model.DoesNotExist:
+            raise NotFound("Not found.") from None
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+
+class AdminNotFoundView(APIView):
+    """Every /admin/… path that names no endpoint: 404 in the error shape (403 without the token)."""
+
+    authentication_classes = [AdminTokenAuthentication]
+    permission_classes = [IsAdminOperator]
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound("No such admin API endpoint.")
+
+    def get(self, request, *args, **kwargs):  # pragma: no cover - initial() always raises
+        raise NotFound("No such admin API endpoint.")
+
+    post = put = patch = delete = get

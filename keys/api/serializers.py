@@ -1,0 +1,133 @@
+"""What the admin API reads and writes for API keys. Never the plaintext (except once,
+in `key` of a create or rotate answer) and never the hash."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from gatewaysite.api.fields import (
+    RFC3339DateTimeField,
+    StrictCharField,
+    StrictIntegerField,
+)
+from keys.models import APIKey
+
+MAX_GRACE_SECONDS = 30 * 24 * 3600
+
+
+class KeyStatus:
+    ACTIVE = "active"
+    GRACE = "grace"  # rotated with a grace period: still works until revoked_at
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    CHOICES = (ACTIVE, GRACE, REVOKED, EXPIRED)
+
+
+def key_status(key: APIKey, now) -> str:
+    if not key.is_active or (key.revoked_at is not None and key.revoked_at <= now):
+        return KeyStatus.REVOKED
+    if key.expires_at is not None and key.expires_at <= now:
+        return KeyStatus.EXPIRED
+    if key.revoked_at is not None:
+        return KeyStatus.GRACE
+    return KeyStatus.ACTIVE
+
+
+class KeySerializer(serializers.ModelSerializer):
+    upstream_ids = serializers.SerializerMethodField()
+    key_masked = serializers.CharField(read_only=True)
+    is_active = serializers.SerializerMethodField(
+        help_text="Whether the key authenticates now: not revoked, not past a rotation's "
+        "grace, not expired (`status` says which)."
+    )
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = APIKey
+        fields = [
+            "id",
+            "name",
+            "description",
+            "key_prefix",
+            "key_masked",
+            "upstream_ids",
+            "is_active",
+            "status",
+            "expires_at",
+            "revoked_at",
+            "rotated_from",
+            "last_used_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def _now(self):
+        # One "now" per answer, so a page never mixes two views of time.
+        return self.context.setdefault("now", timezone.now())
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_upstream_ids(self, key: APIKey) -> list[str]:
+        return sorted(str(u.pk) for u in key.upstreams.all())
+
+    def get_is_active(self, key: APIKey) -> bool:
+        return key_status(key, self._now()) in (KeyStatus.ACTIVE, KeyStatus.GRACE)
+
+    @extend_schema_field(serializers.ChoiceField(choices=KeyStatus.CHOICES))
+    def get_status(self, key: APIKey) -> str:
+        return key_status(key, self._now())
+
+
+class KeyCreatedSerializer(KeySerializer):
+    key = serializers.SerializerMethodField(
+        help_text="The plaintext key: shown in this answer only, never again."
+    )
+
+    class Meta(KeySerializer.Meta):
+        fields = ["key", *KeySerializer.Meta.fields]
+        read_only_fields = fields
+
+    def get_key(self, key: APIKey) -> str:
+        return self.context["plaintext"]
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "format": "uuid"},
+        "minItems": 1,
+        "maxItems": 1000,
+    }
+)
+class UpstreamIdsField(serializers.ListField):
+    """A non-empty list of upstream ids; which exist and are active is the service's call."""
+
+    child = StrictCharField(max_length=64)
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_empty=False, max_length=1000, **kwargs)
+
+
+class KeyWriteSerializer(serializers.Serializer):
+    # Not trimmed: what is sent is what is stored (and the schema's minLength means it).
+    name = StrictCharField(min_length=1, max_length=200, trim_whitespace=False)
+    description = StrictCharField(
+        max_length=2000, required=False, allow_blank=True, trim_whitespace=False
+    )
+    upstream_ids = UpstreamIdsField()
+    expires_at = RFC3339DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the key stops working; null for never. A past time expires it now.",
+    )
+
+
+class KeyRotateSerializer(serializers.Serializer):
+    grace_seconds = StrictIntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_GRACE_SECONDS,
+        help_text="Seconds the old key keeps working; 0 or absent: it stops now.",
+    )

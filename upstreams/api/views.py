@@ -1,0 +1,94 @@
+"""Admin API for upstreams: validate with a serializer, call one service, serialize.
+
+Every service bumps the registry version in its transaction, so each change is
+in force on every worker's next request (see upstreams.registry).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.response import Response
+
+from gatewaysite.api.audit import audit_action, audit_added, audit_changed
+from gatewaysite.api.schema import error
+from gatewaysite.api.viewsets import AdminViewSet
+from upstreams import services
+from upstreams.api.filters import UpstreamFilter
+from upstreams.api.serializers import (
+    UpstreamCreateSerializer,
+    UpstreamSerializer,
+    UpstreamUpdateSerializer,
+)
+from upstreams.models import Upstream
+
+_CONFLICT = {409: error("`conflict`: the name is taken, or a concurrent change won.")}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List upstreams", responses=UpstreamSerializer(many=True)),
+    retrieve=extend_schema(summary="Get an upstream", responses=UpstreamSerializer),
+)
+class UpstreamViewSet(AdminViewSet):
+    queryset = Upstream.objects.all()
+    serializer_class = UpstreamSerializer
+    filterset_class = UpstreamFilter
+    ordering_fields = ("created_at", "name", "provider")
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(UpstreamSerializer(page, many=True).data)
+
+    def retrieve(self, request, **kwargs):
+        return Response(UpstreamSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Create an upstream (routable at once)",
+        request=UpstreamCreateSerializer,
+        responses={201: UpstreamSerializer, **_CONFLICT},
+    )
+    def create(self, request):
+        data = _valid(UpstreamCreateSerializer(data=request.data))
+        with transaction.atomic():
+            upstream = services.upstream_create(**data)
+            audit_added(upstream)
+        return Response(UpstreamSerializer(upstream).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Replace an upstream's fields (api_key may be left out to keep it)",
+        request=UpstreamUpdateSerializer,
+        responses={200: UpstreamSerializer, **_CONFLICT},
+    )
+    def update(self, request, **kwargs):
+        return self._change(request, partial=False)
+
+    @extend_schema(
+        summary="Change some of an upstream's fields",
+        request=UpstreamUpdateSerializer(partial=True),
+        responses={200: UpstreamSerializer, **_CONFLICT},
+    )
+    def partial_update(self, request, **kwargs):
+        return self._change(request, partial=True)
+
+    @extend_schema(summary="Deactivate an upstream (soft delete)", responses={204: None})
+    def destroy(self, request, **kwargs):
+        upstream = self.get_object()
+        with transaction.atomic():
+            services.upstream_deactivate(upstream=upstream)
+            audit_action(upstream, action="Deactivated through the admin API.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _change(self, request, *, partial: bool) -> Response:
+        upstream = self.get_object()
+        data = _valid(UpstreamUpdateSerializer(data=request.data, partial=partial))
+        if data:
+            with transaction.atomic():
+                upstream = services.upstream_update(upstream=upstream, **data)
+                audit_changed(upstream, fields=data)
+        return Response(UpstreamSerializer(upstream).data)
+
+
+def _valid(serializer) -> dict:
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
