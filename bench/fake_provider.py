@@ -209,6 +209,21 @@ def _anthropic_usage(c: _Controls, output_tokens: int) -> dict:
     }
 
 
+# Delta events differ only in their text (and, for Responses, a sequence number): one
+# json.dumps per answer and a splice per delta keep a 1,000-stream burst cheap to serve.
+TEXT_MARK = "@@TEXT@@"
+SEQ_MARK = "@@SEQ@@"
+
+
+def _per_text(template: bytes, texts: list[str], first_seq: int | None = None) -> list[bytes]:
+    head, _, tail = template.partition(TEXT_MARK.encode())
+    events = [head + json.dumps(t)[1:-1].encode() + tail for t in texts]
+    if first_seq is not None:
+        mark = json.dumps(SEQ_MARK).encode()
+        events = [e.replace(mark, b"%d" % (first_seq + i)) for i, e in enumerate(events)]
+    return events
+
+
 def _chat_json(n: int, model: str, c: _Controls, text: str) -> dict:
     return {
         "id": f"chatcmpl-fake-{n}",
@@ -254,7 +269,7 @@ def _chat_events(
         return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
 
     opening = [event(choice({"role": "assistant", "content": "", "refusal": None}))]
-    deltas = [event(choice({"content": t})) for t in c.texts()]
+    deltas = _per_text(event(choice({"content": TEXT_MARK})), c.texts())
     closing = [event(choice({}, "stop"))]
     if include_usage:
         closing.append(event([], usage=_openai_usage(c)))
@@ -311,7 +326,8 @@ def _responses_events(
     item_id = f"msg_fake_{n}"
 
     def event(kind: str, **fields) -> bytes:
-        obj = {"type": kind, "sequence_number": next(seq), **fields}
+        number = fields.pop("sequence_number", None)
+        obj = {"type": kind, "sequence_number": next(seq) if number is None else number, **fields}
         return b"event: " + kind.encode() + b"\ndata: " + _dumps(obj) + b"\n\n"
 
     texts = c.texts()
@@ -332,7 +348,17 @@ def _responses_events(
             part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
         ),
     ]
-    deltas = [event("response.output_text.delta", **where, delta=t, logprobs=[]) for t in texts]
+    first = next(seq)
+    template = event(
+        "response.output_text.delta",
+        sequence_number=SEQ_MARK,
+        **where,
+        delta=TEXT_MARK,
+        logprobs=[],
+    )
+    deltas = _per_text(template, texts, first_seq=first)
+    for _ in texts[1:]:
+        next(seq)
     closing = [
         event("response.output_text.done", **where, text=text, logprobs=[]),
         event("response.content_part.done", **where, part=part_done),
@@ -380,10 +406,10 @@ def _messages_events(
         event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
         event("ping"),
     ]
-    deltas = [
-        event("content_block_delta", index=0, delta={"type": "text_delta", "text": t})
-        for t in c.texts()
-    ]
+    template = event(
+        "content_block_delta", index=0, delta={"type": "text_delta", "text": TEXT_MARK}
+    )
+    deltas = _per_text(template, c.texts())
     closing = [
         event("content_block_stop", index=0),
         event(
@@ -657,9 +683,14 @@ class _Connection(asyncio.Protocol):
         )
 
     async def _play(self, pieces, ending: str, keep_alive: bool) -> None:
+        # Delays run on a fixed schedule from the start, so a busy loop does not stretch
+        # a 20 x 250 ms stream beyond its natural 5 s (no drift accumulates).
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         for delay, data in pieces:
             if delay:
-                await asyncio.sleep(delay)
+                due += delay
+                await asyncio.sleep(max(0.0, due - loop.time()))
             if self.gone:
                 return
             self.transport.write(data)

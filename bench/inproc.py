@@ -1,0 +1,156 @@
+"""The benchmark's Django side, run as its own process with the bench database's environment.
+
+    python bench/inproc.py provision --openai-url URL --anthropic-url URL   # prints JSON keys
+    python bench/inproc.py costs --iterations 5000                          # prints JSON timings
+
+`provision` creates the upstreams and keys through the services (as the admin API would);
+`costs` times the per-request work of the hot path in-process: the key check on a warm
+cache, the upstream choice, and the two log writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _setup() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatewaysite.settings")
+    import django
+
+    django.setup()
+
+
+def provision(openai_url: str, anthropic_url: str) -> dict:
+    from keys.services import key_create
+    from upstreams.services import upstream_create
+
+    openai_up = upstream_create(
+        name="bench-openai",
+        provider="openai",
+        base_url=openai_url,
+        api_key="sk-bench-upstream-openai-secret",
+        is_default=True,
+        timeout=30,
+    )
+    anthropic_up = upstream_create(
+        name="bench-anthropic",
+        provider="anthropic",
+        base_url=anthropic_url,
+        api_key="sk-ant-bench-upstream-secret",
+        timeout=30,
+    )
+    # One key per dialect, so the choice never depends on which upstream is the default.
+    _, openai_key = key_create(name="bench openai", upstream_ids=[openai_up.pk])
+    _, anthropic_key = key_create(name="bench anthropic", upstream_ids=[anthropic_up.pk])
+    return {"openai_key": openai_key, "anthropic_key": anthropic_key}
+
+
+def _stats(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+    n = len(ordered)
+    return {
+        "n": n,
+        "mean_us": sum(ordered) / n * 1e6,
+        "p50_us": ordered[n // 2] * 1e6,
+        "p99_us": ordered[min(n - 1, int(n * 0.99))] * 1e6,
+    }
+
+
+def costs(iterations: int) -> dict:
+    from django.db import connection
+
+    from keys.selectors import key_authenticate
+    from keys.services import key_create
+    from logs.services import log_finish, log_open
+    from upstreams.selectors import upstream_choose
+    from upstreams.services import upstream_create
+
+    perf = time.perf_counter
+    upstream = upstream_create(
+        name=f"cost-{uuid.uuid4().hex[:8]}",
+        provider="openai",
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-bench-cost-secret",
+    )
+    key, raw = key_create(name="bench cost", upstream_ids=[upstream.pk])
+    for _ in range(200):  # warm the key cache and the upstream registry
+        grant = key_authenticate(raw_key=raw)
+        upstream_choose(upstream_ids=grant.upstream_ids, requested_name=None, dialect="openai")
+
+    auth = []
+    for _ in range(iterations):
+        started = perf()
+        key_authenticate(raw_key=raw)
+        auth.append(perf() - started)
+
+    choose = []
+    for _ in range(iterations):
+        started = perf()
+        upstream_choose(upstream_ids=grant.upstream_ids, requested_name=None, dialect="openai")
+        choose.append(perf() - started)
+
+    def log_pair(release: bool) -> float:
+        started = perf()
+        log_id = log_open(
+            request_id=uuid.uuid4(),
+            method="POST",
+            path="/v1/chat/completions",
+            api_key_id=key.pk,
+            upstream_id=upstream.pk,
+            model="gpt-bench",
+            is_stream=False,
+        )
+        if release:
+            connection.close()  # as the proxy does before relaying (back to the pool)
+        log_finish(
+            log_id=log_id,
+            status_code=200,
+            duration_ms=1,
+            ttfb_ms=1,
+            prompt_tokens=11,
+            completion_tokens=3,
+            total_tokens=14,
+            cache_read_tokens=0,
+        )
+        return perf() - started
+
+    logs = [log_pair(False) for _ in range(iterations)]
+    result = {
+        "vendor": connection.vendor,
+        "key_authenticate": _stats(auth),
+        "upstream_choose": _stats(choose),
+        "log_open_finish": _stats(logs),
+    }
+    if connection.vendor != "sqlite":
+        released = [log_pair(True) for _ in range(iterations)]
+        result["log_open_finish_released"] = _stats(released)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    prov = sub.add_parser("provision")
+    prov.add_argument("--openai-url", required=True)
+    prov.add_argument("--anthropic-url", required=True)
+    cost = sub.add_parser("costs")
+    cost.add_argument("--iterations", type=int, default=5000)
+    args = parser.parse_args()
+    _setup()
+    if args.command == "provision":
+        print(json.dumps(provision(args.openai_url, args.anthropic_url)))
+    else:
+        print(json.dumps(costs(args.iterations)))
+
+
+if __name__ == "__main__":
+    main()
