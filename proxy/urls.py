@@ -5,5 +5,7 @@ from django.urls import re_path
 from proxy import views
 
 urlpatterns = [
-    re_path(r"^(?P<path>.*)$", views.proxy, name="proxy"),
+    # (?s): a decoded path may hold a newline (%0a); it must still reach the view,
+    # which refuses it in the caller's dialect rather than Django's HTML 404.
+    re_path(r"^(?P<path>(?s:.*))\Z", views.proxy, name="proxy"),
 ]
