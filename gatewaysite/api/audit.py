@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 AUDIT_USERNAME = "admin-api"
@@ -34,6 +35,9 @@ def audit_user_id() -> int:
 
 
 def _log(obj: models.Model, flag: int, message) -> None:
+    # Content type ids are cached per process; a flush and re-migrate (tests, a restore
+    # from backup) gives them new ids, and a stale one would fail the whole change.
+    ContentType.objects.clear_cache()
     LogEntry.objects.log_actions(
         user_id=audit_user_id(),
         queryset=[obj],

@@ -88,6 +88,7 @@ def _translate(exc: Exception) -> AdminAPIError | None:
             return AdminAPIError(400, "validation_error", f"Invalid input: {fields}", exc.errors)
         case IntegrityError():
             # A concurrent change won a uniqueness race (a name, the default): the caller may retry.
+            logger.warning("admin API write refused by a constraint: %s", type(exc).__name__)
             return AdminAPIError(409, "conflict", "The change conflicts with a concurrent change")
         case OperationalError() | InterfaceError():
             return AdminAPIError(503, "service_unavailable", "The database is not available")

@@ -155,8 +155,8 @@ def integer_filter(*, field_name: str, min_value: int, max_value: int, help_text
 class AllowListOrdering(BaseFilterBackend):
     """``?ordering=<field>`` or ``-<field>`` for the view's ``ordering_fields``; else 400.
 
-    Ties break on the primary key in the same direction, and nulls sort last
-    either way, so pages are stable and the same on SQLite and PostgreSQL.
+    Ties keep the default order (newest first, then the primary key), and nulls
+    sort last either way, so pages are stable and alike on SQLite and PostgreSQL.
     """
 
     param = "ordering"
@@ -169,11 +169,9 @@ class AllowListOrdering(BaseFilterBackend):
             raise ValidationError(
                 {self.param: [f"Must be one of: {', '.join(self.allowed(view))}."]}
             )
-        descending = term.startswith("-")
-        field = term.lstrip("-")
-        if descending:
-            return queryset.order_by(F(field).desc(nulls_last=True), F("pk").desc())
-        return queryset.order_by(F(field).asc(nulls_last=True), F("pk").asc())
+        field = F(term.lstrip("-"))
+        first = field.desc(nulls_last=True) if term.startswith("-") else field.asc(nulls_last=True)
+        return queryset.order_by(first, *view.ordering)
 
     @staticmethod
     def allowed(view) -> list[str]:

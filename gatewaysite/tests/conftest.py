@@ -38,5 +38,3 @@ def collected_static(tmp_path_factory, gateway_env) -> Path:
 def docs_gateway(start_gateway, collected_static):
     """A gunicorn (one worker) serving the collected static files, for /docs."""
     return start_gateway(workers=1, env={"STATIC_ROOT": str(collected_static)})
-
-

@@ -73,7 +73,9 @@ def test_create_with_an_expiry_keeps_it_in_utc(api, make_upstream):
 
 @pytest.mark.parametrize("upstream_ids", [None, [], "absent"])
 def test_create_without_upstreams_is_missing_upstreams(api, upstream_ids):
-    body = {"name": "x"} if upstream_ids == "absent" else {"name": "x", "upstream_ids": upstream_ids}
+    body = (
+        {"name": "x"} if upstream_ids == "absent" else {"name": "x", "upstream_ids": upstream_ids}
+    )
     assert_error(create(api, **body), 400, "missing_upstreams")
     assert not APIKey.objects.exists()
 
@@ -148,7 +150,9 @@ def test_is_active_means_the_key_works_now(api, make_key, make_upstream):
     api.delete(f"/admin/keys/{revoked.pk}")
     successor = api.post(f"/admin/keys/{rotated.pk}/rotate", {"grace_seconds": 600}, format="json")
     remember_secret(successor.json()["key"])
-    status = {i["id"]: (i["is_active"], i["status"]) for i in api.get("/admin/keys").json()["items"]}
+    status = {
+        i["id"]: (i["is_active"], i["status"]) for i in api.get("/admin/keys").json()["items"]
+    }
     assert status[str(live.pk)] == (True, "active")
     assert status[str(revoked.pk)] == (False, "revoked")
     assert status[str(expired.pk)] == (False, "expired")
@@ -184,8 +188,9 @@ def test_an_empty_list_is_one_empty_page(api):
     assert assert_page(api.get("/admin/keys"), total=0) == []
 
 
-def test_list_costs_three_queries_however_many_keys(api, make_key, make_upstream,
-                                                    django_assert_num_queries):
+def test_list_costs_three_queries_however_many_keys(
+    api, make_key, make_upstream, django_assert_num_queries
+):
     ups = [make_upstream() for _ in range(3)]
     for _ in range(12):
         make_key(upstreams=ups)
