@@ -70,3 +70,40 @@ class RequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} → {self.status_code}"
+
+
+class DailyUsage(models.Model):
+    """Usage summed per (UTC day, key, upstream) for a day whose logs are settled.
+
+    Written by logs.selectors.usage_report the first time a settled day is asked
+    for, so the usage page reads a few rows per day instead of a month of logs
+    (bench/admin_pages.py measured 1.8 s on SQLite at a million rows without it).
+    Plain ids, no foreign keys: the sums outlive pruning.
+    """
+
+    day = models.DateField()
+    api_key_id = models.UUIDField(null=True, blank=True)
+    upstream_id = models.UUIDField(null=True, blank=True)
+    requests = models.PositiveIntegerField()
+    errors = models.PositiveIntegerField()
+    prompt_tokens = models.PositiveBigIntegerField()
+    completion_tokens = models.PositiveBigIntegerField()
+    total_tokens = models.PositiveBigIntegerField()
+
+    class Meta:
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
+        indexes = [models.Index(fields=["day"], name="logs_dailyusage_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.requests} requests"
+
+
+class UsageRollupDay(models.Model):
+    """A UTC day whose DailyUsage rows are written; its primary key makes that happen once."""
+
+    day = models.DateField(primary_key=True)
+    rolled_up_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return str(self.day)

@@ -1,8 +1,10 @@
 """Reads of the request log that the admin site uses: usage per day.
 
-The usage report is one GROUP BY (UTC day, key, upstream) over the window, done
-by the database; Python only folds those few rows (days x key/upstream pairs in
-use) into the views "all traffic", "per key" and "per upstream".
+Usage is summed by the database, GROUP BY (UTC day, key, upstream). Days whose
+logs no longer change are summed once into the DailyUsage rollup; only the
+days still changing are summed from the logs on each view. Python only folds
+those few rows (days x key/upstream pairs in use) into the views "all
+traffic", "per key" and "per upstream".
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Count, DateField, Func, Q, Sum
 from django.utils import timezone
 
-from logs.models import RequestLog
+from logs.models import DailyUsage, RequestLog, UsageRollupDay
+from upstreams.validation import MAX_TIMEOUT_SECONDS
 
 USAGE_DAYS = 30
 
@@ -94,14 +99,23 @@ def _totals(series: dict) -> dict:
     return totals
 
 
-def usage_report(*, days: int = USAGE_DAYS, today: dt.date | None = None) -> UsageReport:
-    """Requests, errors and tokens per UTC day for the last `days` days (today included)."""
-    today = today or timezone.now().astimezone(dt.UTC).date()
-    first = today - dt.timedelta(days=days - 1)
-    since = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
-    until = dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+# A day's logs stop changing once every request begun that day has ended: at most
+# an upstream timeout (to the headers) plus PROXY_MAX_STREAM_SECONDS, plus margin.
+def _settle_time() -> dt.timedelta:
+    return dt.timedelta(seconds=MAX_TIMEOUT_SECONDS + settings.PROXY_MAX_STREAM_SECONDS + 300)
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _aggregate(first: dt.date, last: dt.date) -> list[dict]:
+    """Usage per (UTC day, key, upstream) from the logs of first..last, in the database."""
     rows = (
-        RequestLog.objects.filter(created_at__gte=since, created_at__lt=until)
+        RequestLog.objects.filter(
+            created_at__gte=_utc_midnight(first),
+            created_at__lt=_utc_midnight(last + dt.timedelta(days=1)),
+        )
         .annotate(day=UTCDay("created_at"))
         .values("day", "api_key_id", "upstream_id")
         .annotate(
@@ -114,21 +128,79 @@ def usage_report(*, days: int = USAGE_DAYS, today: dt.date | None = None) -> Usa
         )
         .order_by()
     )
+    result = []
+    for row in rows:
+        if isinstance(row["day"], str):  # defensive: some drivers hand the text back
+            row["day"] = dt.date.fromisoformat(row["day"])
+        # Unknown usage (null) is left out of the sums, never counted as tokens.
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            row[name] = row[name] or 0
+        result.append(row)
+    return result
+
+
+def _roll_up(first: dt.date, last: dt.date) -> None:
+    """Write DailyUsage for the settled days first..last that have none yet."""
+    done = set(
+        UsageRollupDay.objects.filter(day__gte=first, day__lte=last).values_list("day", flat=True)
+    )
+    missing = [
+        d
+        for d in (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+        if d not in done
+    ]
+    if not missing:
+        return
+    # Read outside the write transaction: on SQLite a write transaction holds the
+    # database's one write lock, and the proxy's log writes would wait on it.
+    rows = [r for r in _aggregate(missing[0], missing[-1]) if r["day"] in set(missing)]
+    try:
+        with transaction.atomic():
+            UsageRollupDay.objects.bulk_create([UsageRollupDay(day=d) for d in missing])
+            DailyUsage.objects.bulk_create([DailyUsage(**row) for row in rows], batch_size=500)
+    except IntegrityError:
+        pass  # another process rolled these days up at the same moment; its rows stand
+
+
+def usage_report(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> UsageReport:
+    """Requests, errors and tokens per UTC day for the last `days` days (today included).
+
+    Settled days come from the DailyUsage rollup (written on first use); the
+    days still changing (today, and yesterday for a while) from the logs.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    last_settled = (now - _settle_time()).astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    rows: list[dict] = []
+    if last_settled >= first:
+        _roll_up(first, last_settled)
+        rows.extend(
+            DailyUsage.objects.filter(day__gte=first, day__lte=last_settled).values(
+                "day",
+                "api_key_id",
+                "upstream_id",
+                "requests",
+                "errors",
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+            )
+        )
+    rows.extend(_aggregate(max(first, last_settled + dt.timedelta(days=1)), today))
+
     report = UsageReport(days=[first + dt.timedelta(days=i) for i in range(days)])
     by_key: dict = defaultdict(lambda: defaultdict(Usage))
     by_upstream: dict = defaultdict(lambda: defaultdict(Usage))
     all_days: dict = defaultdict(Usage)
     for row in rows:
         day = row["day"]
-        if isinstance(day, str):  # defensive: some drivers hand the text back
-            day = dt.date.fromisoformat(day)
         usage = Usage(
             requests=row["requests"],
             errors=row["errors"],
-            # Unknown usage (null) is left out of the sums, never counted as tokens.
-            prompt_tokens=row["prompt_tokens"] or 0,
-            completion_tokens=row["completion_tokens"] or 0,
-            total_tokens=row["total_tokens"] or 0,
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+            total_tokens=row["total_tokens"],
         )
         all_days[day].add(usage)
         by_key[row["api_key_id"]][day].add(usage)

@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
-from logs.models import RequestLog
+from logs.models import DailyUsage, RequestLog, UsageRollupDay
 from logs.selectors import usage_report
+from logs.services import log_finish, logs_prune
 from logs.usage_page import bar_chart, compact_number, nice_ceiling
 
 USAGE_URL = reverse("admin:logs_requestlog_usage")
@@ -107,6 +108,37 @@ def test_unknown_usage_adds_no_tokens(make_key):
     _log(_today_at(), key=key, total=40)
     today = dict(usage_report().daily())[_today_at().date()]
     assert (today.requests, today.total_tokens) == (2, 40)
+
+
+@pytest.mark.django_db
+def test_settled_days_are_summed_once_and_outlive_pruning(make_key):
+    key, _ = make_key()
+    at = _today_at(days_ago=5)
+    _log(at, key=key, prompt=20, completion=10, total=30)
+    assert dict(usage_report().daily())[at.date()].total_tokens == 30
+    assert UsageRollupDay.objects.filter(day=at.date()).exists()
+    rollup_rows = DailyUsage.objects.count()
+    usage_report()
+    assert DailyUsage.objects.count() == rollup_rows  # summed once, not on every view
+    logs_prune(cutoff=_today_at(0, days_ago=1))
+    assert not RequestLog.objects.exists()
+    assert dict(usage_report().daily())[at.date()].total_tokens == 30
+
+
+@pytest.mark.django_db
+def test_a_day_still_changing_is_read_from_the_logs(make_key):
+    key, _ = make_key()
+    just_after_midnight = _today_at(0) + dt.timedelta(minutes=30)
+    yesterday = just_after_midnight.date() - dt.timedelta(days=1)
+    row = _log(_today_at(23, days_ago=1) + dt.timedelta(minutes=59), key=key)
+    assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 0
+    # A request begun before midnight ends after it: its usage still counts for its day.
+    log_finish(log_id=row.pk, status_code=200, duration_ms=5, total_tokens=77)
+    assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 77
+    assert not UsageRollupDay.objects.filter(day=yesterday).exists()
+    late_evening = _today_at(23)
+    assert dict(usage_report(now=late_evening).daily())[yesterday].total_tokens == 77
+    assert UsageRollupDay.objects.filter(day=yesterday).exists()
 
 
 @pytest.mark.django_db
