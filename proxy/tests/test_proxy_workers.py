@@ -1,0 +1,84 @@
+"""Behaviour across worker processes, and without a database."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+
+from conftest import free_port, wait_until
+from keys.services import key_revoke
+
+ACCESS_LOG_WITH_PID = ["--access-logformat", 'pid=%(p)s "%(m)s %(U)s" %(s)s']
+CHAT_BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def three_workers(start_gateway):
+    return start_gateway(workers=3, extra_args=ACCESS_LOG_WITH_PID)
+
+
+def _pids_serving(gateway, since: int, status: int) -> set[str]:
+    lines = gateway.output()[since:]
+    return set(re.findall(rf'pid=<?(\d+)>? "POST /v1/chat/completions" {status}', lines))
+
+
+def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route, provider):
+    route = make_route(gateway_url=three_workers.url)
+    headers = {"Authorization": f"Bearer {route.raw_key}"}
+    url = f"{three_workers.url}/v1/chat/completions"
+
+    # Warm every worker's key cache: each call opens a new connection, and the
+    # kernel hands connections to all three workers.
+    mark = len(three_workers.output())
+    deadline = time.monotonic() + 30
+    while len(_pids_serving(three_workers, mark, 200)) < 3:
+        assert time.monotonic() < deadline, "three workers never all served"
+        for _ in range(10):
+            assert requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code == 200
+    served = len(provider.requests)
+
+    key_revoke(key=route.key)  # what the admin API, the admin site and the command call
+
+    mark = len(three_workers.output())
+    statuses = [
+        requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code for _ in range(60)
+    ]
+    assert statuses == [401] * 60
+    assert len(provider.requests) == served  # nothing more went upstream
+    # ...and all three workers refused (the access log line lands just after the answer).
+    wait_until(lambda: len(_pids_serving(three_workers, mark, 401)) == 3, timeout=5)
+
+
+@pytest.fixture
+def database_down_env(tmp_path):
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        return {"DATABASE_URL": f"sqlite:///{tmp_path}"}  # a directory: cannot be opened
+    return {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/gw_nowhere",
+        "DB_POOL_TIMEOUT": "1",
+    }
+
+
+def test_database_down_is_a_quick_503_in_the_callers_dialect(start_gateway, database_down_env):
+    gateway = start_gateway(workers=1, env=database_down_env)
+    key = {"Authorization": "Bearer sk-auto-" + "B" * 43}
+
+    started = time.monotonic()
+    response = requests.post(f"{gateway.url}/v1/chat/completions", json=CHAT_BODY, headers=key, timeout=15)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response.headers["x-gateway-request-id"]
+
+    response = requests.post(f"{gateway.url}/v1/messages", json={}, headers=key, timeout=15)
+    assert response.status_code == 503
+    assert response.json()["error"] == {
+        "type": "service_unavailable",
+        "message": "The gateway's database is unavailable",
+    }
+    assert time.monotonic() - started < 8
+    assert requests.get(f"{gateway.url}/readyz", timeout=15).status_code == 503
