@@ -1,0 +1,66 @@
+import argparse
+
+from django.core.management.base import BaseCommand, CommandError
+
+from keys.exceptions import KeyNotRotatable
+from keys.forms import MAX_GRACE_SECONDS
+from keys.models import APIKey
+from keys.selectors import key_find
+from keys.services import key_rotate
+
+
+def _grace(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number of seconds") from None
+    if not 0 <= seconds <= MAX_GRACE_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_GRACE_SECONDS} seconds")
+    return seconds
+
+
+class Command(BaseCommand):
+    help = (
+        "Replace an API key with a new one carrying the same upstreams. The new key is "
+        "printed once, alone on standard output; the old key stops now, or after "
+        "--grace-seconds."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "key", help="the key's id (UUID) or its displayed prefix (sk-auto-XXXX)"
+        )
+        parser.add_argument(
+            "--grace-seconds",
+            type=_grace,
+            default=0,
+            metavar="N",
+            help=f"keep the old key working N more seconds (0 to {MAX_GRACE_SECONDS}; default 0)",
+        )
+
+    def handle(self, *args, key: str, grace_seconds: int = 0, **options):
+        try:
+            old = key_find(id_or_prefix=key.strip())
+        except APIKey.DoesNotExist:
+            raise CommandError(f"No API key has the id or prefix {key!r}.") from None
+        except APIKey.MultipleObjectsReturned:
+            raise CommandError(
+                f"Several API keys have the prefix {key!r}; give the key's id instead."
+            ) from None
+        try:
+            new, plaintext = key_rotate(key=old, grace_seconds=grace_seconds)
+        except KeyNotRotatable:
+            raise CommandError(
+                f"API key {old.key_prefix}… ({old.name}) is revoked or expired; "
+                "only a working key can be rotated."
+            ) from None
+        old.refresh_from_db(fields=["revoked_at"])
+        ends = "now" if not grace_seconds else f"at {old.revoked_at.isoformat()}"
+        # The key alone on stdout, so NEW=$(manage.py rotate_api_key …) captures just it.
+        self.stdout.write(plaintext)
+        self.stderr.write(
+            f"Rotated API key {old.key_prefix}… ({old.name}): new key id {new.pk}, "
+            f"prefix {new.key_prefix}…. The old key stops {ends}. "
+            "The new key is shown only this once.",
+            style_func=str,
+        )

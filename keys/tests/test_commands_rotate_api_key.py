@@ -1,0 +1,118 @@
+"""manage.py rotate_api_key <id or prefix> [--grace-seconds N]."""
+
+import datetime as dt
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from gatewaysite.tests.adminsite import rows_containing
+from keys.exceptions import KeyInvalid
+from keys.models import APIKey
+from keys.secrets import is_well_formed
+from keys.selectors import key_authenticate
+from keys.services import key_revoke
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rotate(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("rotate_api_key", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db
+def test_rotating_by_id_prints_only_the_new_key_and_stops_the_old_one(make_key, make_upstream):
+    upstreams = [make_upstream(), make_upstream()]
+    key, old_plaintext = make_key(upstreams=upstreams, name="billing")
+    assert key_authenticate(raw_key=old_plaintext)  # warm the cache
+    out, err = _rotate(str(key.pk))
+    new_plaintext = out.strip()
+    assert out == new_plaintext + "\n" and is_well_formed(new_plaintext)
+    new_key = APIKey.objects.get(rotated_from=key)
+    assert f"Rotated API key {key.key_prefix}… (billing)" in err
+    assert str(new_key.pk) in err and "stops now" in err
+    assert new_plaintext not in err
+    assert key_authenticate(raw_key=new_plaintext).id == new_key.pk
+    assert set(new_key.upstreams.all()) == set(upstreams)
+    with pytest.raises(KeyInvalid):
+        key_authenticate(raw_key=old_plaintext)
+    assert rows_containing(new_plaintext) == []
+
+
+@pytest.mark.django_db
+def test_rotating_by_prefix_with_a_grace_keeps_the_old_key_until_it_ends(make_key):
+    key, old_plaintext = make_key()
+    out, err = _rotate(key.key_prefix, "--grace-seconds", "120")
+    key.refresh_from_db()
+    assert f"stops at {key.revoked_at.isoformat()}" in err
+    assert 119 <= (key.revoked_at - timezone.now()).total_seconds() <= 120
+    assert key_authenticate(raw_key=old_plaintext).id == key.pk
+    with pytest.raises(KeyInvalid):
+        key_authenticate(raw_key=old_plaintext, now=timezone.now() + dt.timedelta(seconds=121))
+    assert key_authenticate(raw_key=out.strip()).id != key.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sk-auto-nope"], "No API key has the id or prefix 'sk-auto-nope'."),
+        (["00000000-0000-4000-8000-000000000000"], "No API key has the id or prefix"),
+        (["x", "--grace-seconds", "-1"], "must be between 0 and"),
+        (["x", "--grace-seconds", "soon"], "must be a whole number of seconds"),
+    ],
+)
+def test_clear_errors(args, message):
+    with pytest.raises(CommandError, match=message):
+        _rotate(*args)
+
+
+@pytest.mark.django_db
+def test_an_ambiguous_prefix_asks_for_the_id(make_key):
+    first, _ = make_key()
+    second, _ = make_key()
+    APIKey.objects.filter(pk=second.pk).update(key_prefix=first.key_prefix)
+    with pytest.raises(CommandError, match="give the key's id instead"):
+        _rotate(first.key_prefix)
+    assert not APIKey.objects.filter(rotated_from__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_a_revoked_key_cannot_be_rotated(make_key):
+    key, _ = make_key(name="gone")
+    key_revoke(key=key)
+    with pytest.raises(CommandError, match=r"\(gone\) is revoked or expired"):
+        _rotate(str(key.pk))
+    assert APIKey.objects.count() == 1
+
+
+def test_help_and_exit_codes_from_the_shell(transactional_db, gateway_env, make_key):
+    key, _ = make_key()
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", "rotate_api_key", *args],
+            cwd=ROOT,
+            env=gateway_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    help_text = run("--help")
+    assert help_text.returncode == 0 and "--grace-seconds N" in help_text.stdout
+    assert "printed once" in help_text.stdout
+    missing = run("sk-auto-none")
+    assert missing.returncode == 1 and "No API key has the id or prefix" in missing.stderr
+    assert missing.stdout == ""
+    done = run(str(key.pk), "--grace-seconds", "30")
+    assert done.returncode == 0, done.stderr
+    assert is_well_formed(done.stdout.strip())
+    assert key_authenticate(raw_key=done.stdout.strip()).name == key.name

@@ -1,0 +1,143 @@
+"""manage.py prune_logs [--days N] [--dry-run]: retention boundaries, batches, errors."""
+
+import datetime as dt
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from logs.models import RequestLog
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = dt.datetime(2026, 6, 15, 2, 0, 0, tzinfo=dt.UTC)
+
+
+def _log(at):
+    return RequestLog.objects.create(method="POST", path="/v1/x", created_at=at)
+
+
+def _prune(*args):
+    out = io.StringIO()
+    call_command("prune_logs", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+    return NOW
+
+
+@pytest.mark.django_db
+def test_retention_boundaries_to_the_second(frozen_now):
+    cutoff = frozen_now - dt.timedelta(days=90)
+    outside = _log(cutoff - dt.timedelta(seconds=1))
+    at_cutoff = _log(cutoff)
+    inside = _log(cutoff + dt.timedelta(seconds=1))
+    recent = _log(frozen_now - dt.timedelta(minutes=5))
+    out = _prune()
+    assert out == (
+        "Deleted 1 request log(s) older than 90 days (created before 2026-03-17 02:00:00 UTC).\n"
+    )
+    assert set(RequestLog.objects.values_list("pk", flat=True)) == {
+        at_cutoff.pk,
+        inside.pk,
+        recent.pk,
+    }
+    assert not RequestLog.objects.filter(pk=outside.pk).exists()
+
+
+@pytest.mark.django_db
+def test_days_defaults_to_log_retention_days(frozen_now, settings):
+    settings.LOG_RETENTION_DAYS = 7
+    _log(frozen_now - dt.timedelta(days=7, seconds=1))
+    kept = _log(frozen_now - dt.timedelta(days=6, hours=23))
+    assert "Deleted 1 request log(s) older than 7 days" in _prune()
+    assert list(RequestLog.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+@pytest.mark.django_db
+def test_days_option_wins(frozen_now):
+    _log(frozen_now - dt.timedelta(days=3))
+    _log(frozen_now - dt.timedelta(days=1))
+    assert "Deleted 1 request log(s) older than 2 days" in _prune("--days", "2")
+    assert RequestLog.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_dry_run_counts_and_deletes_nothing(frozen_now):
+    for days in (100, 120, 1):
+        _log(frozen_now - dt.timedelta(days=days))
+    out = _prune("--dry-run")
+    assert out.startswith("Would delete 2 request log(s) older than 90 days")
+    assert "nothing deleted" in out
+    assert RequestLog.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_deletes_in_batches_each_its_own_statement(frozen_now):
+    for i in range(5):
+        _log(frozen_now - dt.timedelta(days=200, minutes=i))
+    kept = _log(frozen_now)
+    with CaptureQueriesContext(connection) as queries:
+        out = _prune("--batch-size", "2")
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 3  # 2 + 2 + 1
+    assert "Deleted 5 request log(s)" in out
+    assert list(RequestLog.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--days", "0"], "must be 1 or more"),
+        (["--days", "ten"], "must be a whole number"),
+        (["--batch-size", "0"], "must be 1 or more"),
+    ],
+)
+def test_clear_errors(args, message):
+    with pytest.raises(CommandError, match=message):
+        _prune(*args)
+
+
+@pytest.mark.django_db
+def test_a_zero_retention_setting_is_refused(settings):
+    settings.LOG_RETENTION_DAYS = 0
+    _log(timezone.now())
+    with pytest.raises(CommandError, match="LOG_RETENTION_DAYS must be 1 or more"):
+        _prune()
+    assert RequestLog.objects.count() == 1
+
+
+def test_from_the_shell_with_the_real_clock(transactional_db, gateway_env):
+    now = timezone.now()
+    old = _log(now - dt.timedelta(days=30, minutes=1))
+    kept = _log(now - dt.timedelta(days=30) + dt.timedelta(minutes=1))
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", "prune_logs", *args],
+            cwd=ROOT,
+            env=gateway_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    help_text = run("--help")
+    assert help_text.returncode == 0 and "--dry-run" in help_text.stdout
+    assert "LOG_RETENTION_DAYS" in help_text.stdout
+    bad = run("--days", "-3")
+    assert bad.returncode != 0 and "must be 1 or more" in bad.stderr
+    done = run("--days", "30")
+    assert done.returncode == 0 and done.stdout.startswith("Deleted 1 request log(s)")
+    assert not RequestLog.objects.filter(pk=old.pk).exists()
+    assert RequestLog.objects.filter(pk=kept.pk).exists()

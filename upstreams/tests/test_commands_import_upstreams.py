@@ -1,0 +1,130 @@
+"""manage.py import_upstreams [--if-empty]: the UPSTREAMS JSON, all or nothing."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from gatewaysite.tests.adminsite import rows_containing
+from upstreams import crypto
+from upstreams.models import Upstream
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENAI = {
+    "name": "openai",
+    "provider": "openai",
+    "base_url": "https://api.openai.com/v1",
+    "api_key": "sk-import-openai-secret-1111",
+    "is_default": True,
+    "timeout": 120,
+}
+ANTHROPIC = {
+    "name": "anthropic",
+    "provider": "anthropic",
+    "base_url": "https://api.anthropic.com/v1/",
+    "api_key": "sk-ant-import-secret-2222",
+}
+
+
+def _import(settings, value, *args):
+    settings.UPSTREAMS = value if isinstance(value, str) else json.dumps(value)
+    out = io.StringIO()
+    call_command("import_upstreams", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_imports_every_entry_with_its_secret_encrypted(settings):
+    out = _import(settings, [OPENAI, ANTHROPIC])
+    assert out == "Imported 2 upstream(s); 0 already existed and were left unchanged.\n"
+    openai = Upstream.objects.get(name="openai")
+    assert (openai.is_default, openai.timeout) == (True, 120)
+    assert crypto.decrypt(openai.secret_encrypted) == OPENAI["api_key"]
+    assert Upstream.objects.get(name="anthropic").base_url == "https://api.anthropic.com/v1"
+    assert rows_containing(OPENAI["api_key"]) == rows_containing(ANTHROPIC["api_key"]) == []
+
+
+@pytest.mark.django_db
+def test_existing_names_are_left_unchanged(settings, make_upstream):
+    make_upstream(name="openai", api_key="sk-the-existing-one-0000")
+    out = _import(settings, [OPENAI, ANTHROPIC])
+    assert out == "Imported 1 upstream(s); 1 already existed and were left unchanged.\n"
+    assert crypto.decrypt(Upstream.objects.get(name="openai").secret_encrypted) == (
+        "sk-the-existing-one-0000"
+    )
+
+
+@pytest.mark.django_db
+def test_if_empty_imports_only_into_an_empty_table(settings, make_upstream):
+    make_upstream(name="manual")
+    out = _import(settings, [OPENAI], "--if-empty")
+    assert "Upstreams exist already; UPSTREAMS not imported (--if-empty)." in out
+    assert list(Upstream.objects.values_list("name", flat=True)) == ["manual"]
+
+
+@pytest.mark.django_db
+def test_unset_upstreams_is_not_an_error(settings):
+    assert _import(settings, "") == "UPSTREAMS is not set; nothing to import.\n"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('[{"name": "openai",', "UPSTREAMS: is not valid JSON (line 1, column"),
+        ({"name": "openai"}, "must be a JSON list of objects"),
+        ([OPENAI, "oops"], "entry 1: entry: must be an object"),
+        ([OPENAI, {**ANTHROPIC, "api_key": None} | {"name": "bad"}], "entry 1 (bad): api_key"),
+        (
+            [OPENAI, {k: v for k, v in ANTHROPIC.items() if k != "api_key"}],
+            "entry 1 (anthropic): api_key: is required",
+        ),
+        ([{**ANTHROPIC, "colour": "red"}], "entry 0 (anthropic): colour: is not a known field"),
+        ([{**ANTHROPIC, "provider": "mistral"}], "provider: Must be one of: openai, anthropic."),
+        (
+            [{**ANTHROPIC, "base_url": "https://user:pw@x.example/v1"}],
+            "Must not contain credentials",
+        ),
+        ([OPENAI, {**ANTHROPIC, "name": "openai"}], "names repeat within UPSTREAMS"),
+        ([OPENAI, {**ANTHROPIC, "is_default": True}], "at most one entry may be the default"),
+    ],
+)
+def test_a_bad_value_or_entry_is_a_clear_error_and_nothing_is_imported(settings, value, message):
+    with pytest.raises(CommandError) as failure:
+        _import(settings, value)
+    text = str(failure.value)
+    assert text.startswith("UPSTREAMS not imported: ")
+    assert message in text
+    assert OPENAI["api_key"] not in text and ANTHROPIC["api_key"] not in text
+    assert not Upstream.objects.exists()  # the valid entries before it were not kept either
+
+
+def test_from_the_shell(transactional_db, gateway_env):
+    env = {**gateway_env, "UPSTREAMS": json.dumps([OPENAI, {**ANTHROPIC, "provider": "x"}])}
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", "import_upstreams", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    help_text = run("--help")
+    assert help_text.returncode == 0 and "--if-empty" in help_text.stdout
+    bad = run()
+    assert bad.returncode == 1
+    assert "entry 1 (anthropic): provider" in bad.stderr
+    assert OPENAI["api_key"] not in bad.stderr + bad.stdout
+    assert not Upstream.objects.exists()
+    env["UPSTREAMS"] = json.dumps([OPENAI, ANTHROPIC])
+    good = run("--if-empty")
+    assert good.returncode == 0 and "Imported 2 upstream(s)" in good.stdout
+    assert Upstream.objects.count() == 2
