@@ -135,20 +135,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def open_files_on(pids: list[int], path: str) -> int:
-    count = 0
-    for pid in pids:
+def descriptors(pid: int, path: str) -> tuple[int, int]:
+    """(descriptors open on `path`, sockets) of one process."""
+    on_path = sockets = 0
+    try:
+        entries = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0, 0
+    for fd in entries:
         try:
-            entries = os.listdir(f"/proc/{pid}/fd")
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        for fd in entries:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
-                    count += 1
-            except OSError:
-                pass
-    return count
+        if target == path:
+            on_path += 1
+        elif target.startswith("socket:"):
+            sockets += 1
+    return on_path, sockets
 
 
 class FakeProviderProcess:
@@ -298,7 +301,7 @@ class Gunicorn:
 
 
 class Sampler:
-    """Polls peak RSS and database connections in a thread while a case runs."""
+    """Polls peak RSS, database connections and sockets per worker while a case runs."""
 
     def __init__(self, pids_of, db: Database | None, interval: float = 0.1):
         self.pids_of = pids_of
@@ -306,6 +309,7 @@ class Sampler:
         self.interval = interval
         self.peak_rss = 0
         self.peak_db = 0
+        self.peak_sockets: dict[int, int] = {}  # worker pid -> most sockets open at once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._pg = None
@@ -327,19 +331,25 @@ class Sampler:
             self._pg.close()
 
     def _run(self) -> None:
+        tick = 0
         while True:
             pids = self.pids_of()
             self.peak_rss = max(self.peak_rss, rss_bytes(pids))
-            if self.db is not None:
-                if self._pg is not None:
-                    row = self._pg.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                        (self.db.pg_dbname,),
-                    ).fetchone()
-                    count = row[0]
-                else:
-                    count = open_files_on(pids, self.db.sqlite_path)
-                self.peak_db = max(self.peak_db, count)
+            if self._pg is not None:
+                row = self._pg.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                    (self.db.pg_dbname,),
+                ).fetchone()
+                self.peak_db = max(self.peak_db, row[0])
+            if tick % 5 == 0:  # descriptor scans cost more: twice a second
+                on_db = 0
+                for pid in pids[1:]:
+                    on_path, sockets = descriptors(pid, self.db.sqlite_path if self.db else "")
+                    on_db += on_path
+                    self.peak_sockets[pid] = max(self.peak_sockets.get(pid, 0), sockets)
+                if self.db is not None and self._pg is None:
+                    self.peak_db = max(self.peak_db, on_db)
+            tick += 1
             if self._stop.wait(self.interval):
                 return
 
@@ -382,6 +392,15 @@ class Target:
 
 
 @dataclass
+class SlowResult:
+    series: loadgen.Series
+    peak_rss: int | None = None
+    peak_db: int | None = None
+    cpu_ms: float | None = None  # gunicorn CPU time per stream
+    sockets: list[int] | None = None  # peak sockets open in each worker (client + upstream)
+
+
+@dataclass
 class PassResult:
     db: str
     workers: str = ""
@@ -389,7 +408,7 @@ class PassResult:
     load: dict = field(
         default_factory=dict
     )  # (kind, concurrency, side) -> (Series, cpu_ms or None)
-    slow: dict = field(default_factory=dict)  # side -> (Series, peak_rss, peak_db)
+    slow: dict = field(default_factory=dict)  # side -> SlowResult
     costs: dict = field(default_factory=dict)
 
 
@@ -404,8 +423,18 @@ def run_sequential(direct: Target, gateway: Target | None, args, result: PassRes
             result.seq[(dialect, side)] = s
 
 
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_load(
-    direct: Target, gateway: Target | None, gunicorn: Gunicorn | None, args, result: PassResult
+    direct: Target,
+    gateway: Target | None,
+    gunicorn: Gunicorn | None,
+    fake: FakeProviderProcess,
+    args,
+    result: PassResult,
 ) -> None:
     sides = [("direct", direct)] + ([("gateway", gateway)] if gateway is not None else [])
     for kind in ("json", "stream"):
@@ -420,6 +449,7 @@ def run_load(
                     )
                 )
                 before = cpu_seconds(gunicorn.pids()) if side == "gateway" else 0.0
+                harness_before = own_cpu_seconds() + cpu_seconds(fake.pids())
                 series = asyncio.run(
                     loadgen.concurrent(
                         target.host,
@@ -429,10 +459,12 @@ def run_load(
                         duration=args.duration,
                     )
                 )
+                harness = own_cpu_seconds() + cpu_seconds(fake.pids()) - harness_before
+                harness_ms = harness * 1000 / max(1, series.count)
                 cpu_ms = None
                 if side == "gateway" and series.count:
                     cpu_ms = (cpu_seconds(gunicorn.pids()) - before) * 1000 / series.count
-                result.load[(kind, concurrency, side)] = (series, cpu_ms)
+                result.load[(kind, concurrency, side)] = (series, cpu_ms, harness_ms)
 
 
 def run_slow(
@@ -443,35 +475,34 @@ def run_slow(
     args,
     result: PassResult,
 ) -> None:
-    sides = [("direct", direct, None)] + (
-        [("gateway", gateway, gunicorn)] if gateway is not None else []
-    )
+    sides = [("direct", direct, None)]
+    if gateway is not None:
+        sides.append(("gateway", gateway, gunicorn))
     for side, target, server in sides:
-        say(f"[{result.db}] 3. {args.streams} slow streams at once, {side}")
-        data = target.request("slow")
-        if server is not None:
-            with Sampler(server.pids, db) as sampler:
-                series = asyncio.run(
-                    loadgen.burst(
-                        target.host,
-                        target.port,
-                        data,
-                        count=args.streams,
-                        timeout=NATURAL_STREAM_SECONDS + 30,
-                    )
-                )
-            result.slow[side] = (series, sampler.peak_rss, sampler.peak_db)
+        say(f"[{result.db}] 3. {args.streams} slow streams over {args.ramp:g} s, {side}")
+        run = loadgen.burst(
+            target.host,
+            target.port,
+            target.request("slow"),
+            count=args.streams,
+            timeout=NATURAL_STREAM_SECONDS + 30,
+            ramp=args.ramp,
+        )
+        if server is None:
+            result.slow[side] = SlowResult(asyncio.run(run))
         else:
-            series = asyncio.run(
-                loadgen.burst(
-                    target.host,
-                    target.port,
-                    data,
-                    count=args.streams,
-                    timeout=NATURAL_STREAM_SECONDS + 30,
-                )
+            before = cpu_seconds(server.pids())
+            with Sampler(server.pids, db) as sampler:
+                series = asyncio.run(run)
+            cpu_ms = (cpu_seconds(server.pids()) - before) * 1000 / max(1, args.streams)
+            result.slow[side] = SlowResult(
+                series,
+                sampler.peak_rss,
+                sampler.peak_db,
+                cpu_ms,
+                sorted(sampler.peak_sockets.values(), reverse=True),
             )
-            result.slow[side] = (series, None, None)
+        series = result.slow[side].series
         if series.errors:
             say(f"[{result.db}]    {series.errors} errors, e.g. {series.error_samples}")
 
@@ -505,7 +536,7 @@ def run_pass(kind: str, fake: FakeProviderProcess, args) -> PassResult:
         if 1 in sections:
             run_sequential(direct, None, args, result)
         if 2 in sections:
-            run_load(direct, None, None, args, result)
+            run_load(direct, None, None, fake, args, result)
         if 3 in sections:
             run_slow(direct, None, None, None, args, result)
         return result
@@ -552,7 +583,7 @@ def run_pass(kind: str, fake: FakeProviderProcess, args) -> PassResult:
         if 1 in sections:
             run_sequential(direct, gateway, args, result)
         if 2 in sections:
-            run_load(direct, gateway, gunicorn, args, result)
+            run_load(direct, gateway, gunicorn, fake, args, result)
         if 3 in sections:
             run_slow(direct, gateway, gunicorn, db, args, result)
     finally:
@@ -621,10 +652,10 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
             if (kind, concurrency, "direct") not in first.load:
                 continue
             label = "JSON" if kind == "json" else "stream"
-            direct, _ = first.load[(kind, concurrency, "direct")]
+            direct, _, direct_harness = first.load[(kind, concurrency, "direct")]
 
             def get(r, k=kind, c=concurrency):
-                return r.load.get((k, c, "gateway"), (None, None))
+                return r.load.get((k, c, "gateway"), (None, None, None))
 
             row(
                 f"2 {label} c={concurrency}, requests/s",
@@ -648,13 +679,23 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
                 "",
                 lambda r, g=get: f"{g(r)[1]:.2f}" if g(r)[1] is not None else "-",
             )
+            row(
+                "  harness CPU per request (load generator + fake) ms",
+                f"{direct_harness:.2f}",
+                lambda r, g=get: f"{g(r)[2]:.2f}" if g(r)[2] is not None else "-",
+            )
 
     if "direct" in first.slow:
         n = args.streams
-        direct = first.slow["direct"][0]
+        direct = first.slow["direct"].series
 
-        def slow(r):
-            return r.slow.get("gateway", (None, None, None))
+        def slow(field_name: str, show):
+            def cell(r) -> str:
+                found = r.slow.get("gateway")
+                value = getattr(found, field_name, None) if found else None
+                return show(value) if value is not None else "-"
+
+            return cell
 
         def stretch(series) -> str:
             if not series.latencies:
@@ -663,35 +704,29 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
             worst = max(series.latencies) / NATURAL_STREAM_SECONDS - 1
             return f"{p50 * 100:+.1f}% / {worst * 100:+.1f}%"
 
+        label = f"3 {n} slow streams (20 x 250 ms, started over {args.ramp:g} s): errors"
+        row(label, str(direct.errors), slow("series", lambda s: str(s.errors)), "0")
         row(
-            f"3 {n} slow streams (20 x 250 ms): errors",
-            str(direct.errors),
-            lambda r: str(slow(r)[0].errors) if slow(r)[0] else "-",
-            "0",
+            "  streams open at once (peak)",
+            str(direct.peak_open),
+            slow("series", lambda s: str(s.peak_open)),
+            str(n),
         )
-        row(
-            "  time to first byte p50 / p99 ms",
-            pair(direct.ttfbs),
-            lambda r: pair(slow(r)[0].ttfbs) if slow(r)[0] else "-",
-            "p99 < 100",
-        )
-        row(
-            "  stretch beyond 5 s, p50 / max",
-            stretch(direct),
-            lambda r: stretch(slow(r)[0]) if slow(r)[0] else "-",
-            "<= +5%",
-        )
+        ttfb = slow("series", lambda s: pair(s.ttfbs))
+        row("  time to first byte p50 / p99 ms", pair(direct.ttfbs), ttfb, "p99 < 100")
+        row("  stretch beyond 5 s, p50 / max", stretch(direct), slow("series", stretch), "<= +5%")
         row(
             "  peak RSS, gunicorn master + workers, MiB",
             "",
-            lambda r: f"{slow(r)[1] / 2**20:.0f}" if slow(r)[1] else "-",
+            slow("peak_rss", lambda v: f"{v / 2**20:.0f}"),
             "< 1024",
         )
+        row("  peak database connections", "", slow("peak_db", str), "bounded by the pool")
+        row("  gateway CPU per stream ms", "", slow("cpu_ms", lambda v: f"{v:.1f}"))
         row(
-            "  peak database connections",
+            "  peak sockets per worker (client + upstream)",
             "",
-            lambda r: str(slow(r)[2]) if slow(r)[2] is not None else "-",
-            "bounded by the pool",
+            slow("sockets", lambda v: " / ".join(map(str, v))),
         )
 
     def cost(name: str):
@@ -759,6 +794,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--streams", type=int, help="concurrent slow streams (default 1000; quick 200)"
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=2.0,
+        help="seconds over which the slow streams start (default 2; a stream lasts 5 s, so all "
+        "are open together after it); 0 sends them in one burst",
     )
     parser.add_argument(
         "--iterations", type=int, help="in-process iterations (default 5000; quick 1000)"
@@ -832,11 +874,17 @@ def _raw(r: PassResult) -> dict:
         "sequential": {f"{d}/{side}": s(v) for (d, side), v in r.seq.items()},
         "load": {
             f"{k}/c{c}/{side}": {**s(v), "rate": v.rate, "cpu_ms": cpu}
-            for (k, c, side), (v, cpu) in r.load.items()
+            for (k, c, side), (v, cpu, _) in r.load.items()
         },
         "slow": {
-            side: {**s(v), "peak_rss": rss, "peak_db": dbc}
-            for side, (v, rss, dbc) in r.slow.items()
+            side: {
+                **s(v.series),
+                "peak_rss": v.peak_rss,
+                "peak_db": v.peak_db,
+                "cpu_ms": v.cpu_ms,
+                "sockets": v.sockets,
+            }
+            for side, v in r.slow.items()
         },
         "costs": r.costs,
     }
