@@ -16,7 +16,6 @@ from upstreams.models import Upstream
 CHART_WIDTH = 720
 CHART_HEIGHT = 220
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 12, 12, 30
-GRID_LINES = 4
 # The breakdown tables list this many keys (most requests first) and say how many more.
 TOP_KEYS = 50
 
@@ -80,12 +79,14 @@ def bar_chart(series: list[tuple[str, int, int]], *, unit: str, part_name: str =
                 tooltip=tooltip,
             )
         )
+    # 4 or 5 intervals when they fall on whole numbers (top is 1, 2 or 5 x 10^k).
+    intervals = next(n for n in (4, 5, 2, 1) if top % n == 0)
     grid = [
         {
-            "y": round(bottom - plot_h * i / GRID_LINES, 2),
-            "label": compact_number(top * i // GRID_LINES),
+            "y": round(bottom - plot_h * i / intervals, 2),
+            "label": compact_number(top * i // intervals),
         }
-        for i in range(GRID_LINES + 1)
+        for i in range(intervals + 1)
     ]
     # A date under every fifth bar and the last one keeps the axis readable.
     ticks = [

@@ -133,6 +133,7 @@ def test_a_capped_count_says_more_match(admin_client, monkeypatch):
     rows = [_log(at=now - dt.timedelta(seconds=i)) for i in range(8)]
     html = admin_client.get(LIST_URL).content.decode()
     assert "More than 5 request logs match" in html
+    assert "more than 5 results" in html
     assert _listed_ids(admin_client.get(LIST_URL, {"p": "3"}).content.decode()) == [str(rows[4].pk)]
 
 

@@ -71,7 +71,22 @@ def test_bar_heights_are_proportional_and_the_part_stacks_inside():
     assert first.part_height == pytest.approx(first.height / 5)
     assert first.y + first.height == pytest.approx(chart["bottom"])
     assert first.tooltip == "2026-01-01: 50 requests (10 errors)"
-    assert chart["grid"][-1]["label"] == "100"
+    assert [g["label"] for g in chart["grid"]] == ["0", "25", "50", "75", "100"]
+
+
+@pytest.mark.parametrize(
+    ("peak", "labels"),
+    [
+        (2, ["0", "1", "2"]),
+        (1, ["0", "1"]),
+        (7, ["0", "2", "4", "6", "8", "10"]),
+        (40, ["0", "10", "20", "30", "40", "50"]),
+        (1500, ["0", "500", "1k", "1.5k", "2k"]),
+    ],
+)
+def test_axis_labels_are_whole_round_numbers(peak, labels):
+    chart = bar_chart([("2026-01-01", peak, 0)], unit="requests")
+    assert [g["label"] for g in chart["grid"]] == labels
 
 
 @pytest.mark.django_db
