@@ -178,6 +178,15 @@ class APIKeyAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         pass  # key_create/key_update set the permitted upstreams themselves
 
+    def add_view(self, request, form_url="", extra_context=None):
+        # Saving always leads to the page that shows the new key once.
+        extra_context = {
+            **(extra_context or {}),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+        }
+        return super().add_view(request, form_url, extra_context)
+
     def response_add(self, request, obj, post_url_continue=None):
         return self._show_keys_once(request, request._shown_once_keys, title="API key created")
 

@@ -64,6 +64,22 @@ def test_adding_a_key_shows_the_plaintext_once_and_stores_only_the_hash(
     assert all(plaintext not in c.value for c in admin_client.cookies.values())
 
 
+def test_the_add_form_has_one_save_button(admin_client):
+    html = admin_client.get(ADD_URL).content.decode()
+    assert 'name="_save"' in html
+    assert 'name="_addanother"' not in html and 'name="_continue"' not in html
+
+
+def test_the_history_shows_changes_made_through_the_admin_api(admin_client, make_key, admin_token):
+    key, _ = make_key()
+    response = admin_client.delete(
+        f"/admin/keys/{key.pk}", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert response.status_code == 204
+    history = admin_client.get(reverse("admin:keys_apikey_history", args=[key.pk]))
+    assert "admin-api" in history.content.decode()
+
+
 def test_the_add_form_refuses_an_empty_upstream_choice(admin_client, make_upstream):
     make_upstream()
     response = _add(admin_client, [])
