@@ -1,8 +1,8 @@
 """Reads of the request log that the admin site uses: usage per day.
 
 Usage is summed by the database, GROUP BY (UTC day, key, upstream). Days whose
-logs no longer change are summed once into the DailyUsage rollup; only the
-days still changing are summed from the logs on each view. Python only folds
+logs no longer change are summed once into the DailyUsage rollup (by
+logs.services.usage_roll_up); the other days are summed from the logs on each view. Python only folds
 those few rows (days x key/upstream pairs in use) into the views "all
 traffic", "per key" and "per upstream".
 """
@@ -15,7 +15,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Count, DateField, Func, Q, Sum
 from django.utils import timezone
 
@@ -101,16 +100,23 @@ def _totals(series: dict) -> dict:
 
 # A day's logs stop changing once every request begun that day has ended: at most
 # an upstream timeout (to the headers) plus PROXY_MAX_STREAM_SECONDS, plus margin.
-def _settle_time() -> dt.timedelta:
-    return dt.timedelta(seconds=MAX_TIMEOUT_SECONDS + settings.PROXY_MAX_STREAM_SECONDS + 300)
+def usage_settled_through(*, now: dt.datetime) -> dt.date:
+    """The last UTC day whose logs can no longer change."""
+    settle = dt.timedelta(seconds=MAX_TIMEOUT_SECONDS + settings.PROXY_MAX_STREAM_SECONDS + 300)
+    return (now - settle).astimezone(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def usage_window(*, days: int, now: dt.datetime) -> list[dt.date]:
+    today = now.astimezone(dt.UTC).date()
+    return [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
 
 
 def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def _aggregate(first: dt.date, last: dt.date) -> list[dict]:
-    """Usage per (UTC day, key, upstream) from the logs of first..last, in the database."""
+def usage_from_logs(*, first: dt.date, last: dt.date) -> list[dict]:
+    """Usage per (UTC day, key, upstream) summed by the database from the logs of first..last."""
     rows = (
         RequestLog.objects.filter(
             created_at__gte=_utc_midnight(first),
@@ -139,44 +145,32 @@ def _aggregate(first: dt.date, last: dt.date) -> list[dict]:
     return result
 
 
-def _roll_up(first: dt.date, last: dt.date) -> None:
-    """Write DailyUsage for the settled days first..last that have none yet."""
-    done = set(
-        UsageRollupDay.objects.filter(day__gte=first, day__lte=last).values_list("day", flat=True)
-    )
-    missing = [
-        d
-        for d in (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
-        if d not in done
-    ]
-    if not missing:
-        return
-    # Read outside the write transaction: on SQLite a write transaction holds the
-    # database's one write lock, and the proxy's log writes would wait on it.
-    rows = [r for r in _aggregate(missing[0], missing[-1]) if r["day"] in set(missing)]
-    try:
-        with transaction.atomic():
-            UsageRollupDay.objects.bulk_create([UsageRollupDay(day=d) for d in missing])
-            DailyUsage.objects.bulk_create([DailyUsage(**row) for row in rows], batch_size=500)
-    except IntegrityError:
-        pass  # another process rolled these days up at the same moment; its rows stand
+def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days as (first, last) pairs: one query per run, not per day."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and runs[-1][1] + dt.timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def usage_report(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> UsageReport:
     """Requests, errors and tokens per UTC day for the last `days` days (today included).
 
-    Settled days come from the DailyUsage rollup (written on first use); the
-    days still changing (today, and yesterday for a while) from the logs.
+    Days in the DailyUsage rollup (see logs.services.usage_roll_up) are read from
+    it; every other day (today, at least) is summed from the logs.
     """
-    now = now or timezone.now()
-    today = now.astimezone(dt.UTC).date()
-    first = today - dt.timedelta(days=days - 1)
-    last_settled = (now - _settle_time()).astimezone(dt.UTC).date() - dt.timedelta(days=1)
-    rows: list[dict] = []
-    if last_settled >= first:
-        _roll_up(first, last_settled)
-        rows.extend(
-            DailyUsage.objects.filter(day__gte=first, day__lte=last_settled).values(
+    window = usage_window(days=days, now=now or timezone.now())
+    rolled = set(
+        UsageRollupDay.objects.filter(day__gte=window[0], day__lte=window[-1]).values_list(
+            "day", flat=True
+        )
+    )
+    rows: list[dict] = (
+        list(
+            DailyUsage.objects.filter(day__in=rolled).values(
                 "day",
                 "api_key_id",
                 "upstream_id",
@@ -187,9 +181,13 @@ def usage_report(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> U
                 "total_tokens",
             )
         )
-    rows.extend(_aggregate(max(first, last_settled + dt.timedelta(days=1)), today))
+        if rolled
+        else []
+    )
+    for first, last in _runs([d for d in window if d not in rolled]):
+        rows.extend(usage_from_logs(first=first, last=last))
 
-    report = UsageReport(days=[first + dt.timedelta(days=i) for i in range(days)])
+    report = UsageReport(days=window)
     by_key: dict = defaultdict(lambda: defaultdict(Usage))
     by_upstream: dict = defaultdict(lambda: defaultdict(Usage))
     all_days: dict = defaultdict(Usage)

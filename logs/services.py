@@ -6,10 +6,11 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from logs.models import RequestLog
+from logs.models import DailyUsage, RequestLog, UsageRollupDay
+from logs.selectors import USAGE_DAYS, usage_from_logs, usage_settled_through, usage_window
 
 ERROR_MAX_LENGTH = 500
 
@@ -131,3 +132,35 @@ def logs_prune(*, cutoff: dt.datetime, batch_size: int = 5000, dry_run: bool = F
                 break
             deleted += RequestLog.objects.filter(id__in=ids).delete()[0]
     return PruneResult(matched=deleted, deleted=deleted)
+
+
+def usage_roll_up(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> int:
+    """Sum each settled day of the usage window into DailyUsage, once; return how many days.
+
+    A cache of logs.selectors.usage_from_logs for days whose logs can no longer
+    change, so the usage page reads a few rows per day instead of a month of logs
+    (1.8 s on SQLite at a million rows without it). The sums outlive pruning.
+    """
+    now = now or timezone.now()
+    settled = usage_settled_through(now=now)
+    wanted = [d for d in usage_window(days=days, now=now) if d <= settled]
+    if not wanted:
+        return 0
+    done = set(
+        UsageRollupDay.objects.filter(day__gte=wanted[0], day__lte=wanted[-1]).values_list(
+            "day", flat=True
+        )
+    )
+    missing = [d for d in wanted if d not in done]
+    if not missing:
+        return 0
+    # Sum outside the write transaction: on SQLite a write transaction holds the
+    # database's one write lock, which the proxy's log writes would wait on.
+    rows = [r for r in usage_from_logs(first=missing[0], last=missing[-1]) if r["day"] in missing]
+    try:
+        with transaction.atomic():
+            UsageRollupDay.objects.bulk_create([UsageRollupDay(day=d) for d in missing])
+            DailyUsage.objects.bulk_create([DailyUsage(**row) for row in rows], batch_size=500)
+    except IntegrityError:
+        return 0  # another process summed these days at the same moment; its rows stand
+    return len(missing)

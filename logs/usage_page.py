@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from keys.models import APIKey
 from logs.selectors import USAGE_DAYS, Usage, usage_report
+from logs.services import usage_roll_up
 from upstreams.models import Upstream
 
 CHART_WIDTH = 720
@@ -117,6 +118,7 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 
 def usage_context(request: HttpRequest) -> dict:
+    usage_roll_up(days=USAGE_DAYS)
     report = usage_report(days=USAGE_DAYS)
     key_id = _uuid(request.GET.get("key"))
     upstream_id = None if key_id else _uuid(request.GET.get("upstream"))

@@ -54,6 +54,26 @@ def test_retention_boundaries_to_the_second(frozen_now):
 
 
 @pytest.mark.django_db
+def test_pruned_days_stay_on_the_usage_page():
+    from logs.selectors import usage_report
+
+    at = timezone.now() - dt.timedelta(days=5)
+    _log(at)
+    _log(at)
+    assert "Deleted 2 request log(s)" in _prune("--days", "2")
+    assert dict(usage_report().daily())[at.astimezone(dt.UTC).date()].requests == 2
+
+
+@pytest.mark.django_db
+def test_a_dry_run_writes_nothing_at_all(frozen_now):
+    from logs.models import UsageRollupDay
+
+    _log(frozen_now - dt.timedelta(days=100))
+    _prune("--dry-run")
+    assert not UsageRollupDay.objects.exists()
+
+
+@pytest.mark.django_db
 def test_days_defaults_to_log_retention_days(frozen_now, settings):
     settings.LOG_RETENTION_DAYS = 7
     _log(frozen_now - dt.timedelta(days=7, seconds=1))

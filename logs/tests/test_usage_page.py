@@ -10,7 +10,7 @@ from django.utils import timezone
 from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
 from logs.models import DailyUsage, RequestLog, UsageRollupDay
 from logs.selectors import usage_report
-from logs.services import log_finish, logs_prune
+from logs.services import log_finish, logs_prune, usage_roll_up
 from logs.usage_page import bar_chart, compact_number, nice_ceiling
 
 USAGE_URL = reverse("admin:logs_requestlog_usage")
@@ -130,11 +130,11 @@ def test_settled_days_are_summed_once_and_outlive_pruning(make_key):
     key, _ = make_key()
     at = _today_at(days_ago=5)
     _log(at, key=key, prompt=20, completion=10, total=30)
-    assert dict(usage_report().daily())[at.date()].total_tokens == 30
+    assert dict(usage_report().daily())[at.date()].total_tokens == 30  # from the logs
+    assert usage_roll_up() == 29  # every day of the window but today
     assert UsageRollupDay.objects.filter(day=at.date()).exists()
-    rollup_rows = DailyUsage.objects.count()
-    usage_report()
-    assert DailyUsage.objects.count() == rollup_rows  # summed once, not on every view
+    assert DailyUsage.objects.get(day=at.date()).total_tokens == 30
+    assert usage_roll_up() == 0  # summed once, not on every view
     logs_prune(cutoff=_today_at(0, days_ago=1))
     assert not RequestLog.objects.exists()
     assert dict(usage_report().daily())[at.date()].total_tokens == 30
@@ -149,11 +149,22 @@ def test_a_day_still_changing_is_read_from_the_logs(make_key):
     assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 0
     # A request begun before midnight ends after it: its usage still counts for its day.
     log_finish(log_id=row.pk, status_code=200, duration_ms=5, total_tokens=77)
-    assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 77
+    usage_roll_up(now=just_after_midnight)
     assert not UsageRollupDay.objects.filter(day=yesterday).exists()
+    assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 77
     late_evening = _today_at(23)
-    assert dict(usage_report(now=late_evening).daily())[yesterday].total_tokens == 77
+    usage_roll_up(now=late_evening)
     assert UsageRollupDay.objects.filter(day=yesterday).exists()
+    assert dict(usage_report(now=late_evening).daily())[yesterday].total_tokens == 77
+
+
+@pytest.mark.django_db
+def test_the_page_sums_settled_days_into_the_rollup(admin_client, make_key):
+    key, _ = make_key()
+    _log(_today_at(days_ago=2), key=key, total=5)
+    assert admin_client.get(USAGE_URL).status_code == 200
+    assert UsageRollupDay.objects.count() == 29
+    assert DailyUsage.objects.get().total_tokens == 5
 
 
 @pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from logs.services import logs_prune
+from logs.services import logs_prune, usage_roll_up
 
 
 def _positive(value: str) -> int:
@@ -21,7 +21,8 @@ def _positive(value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Delete request logs older than N days (default LOG_RETENTION_DAYS), in batches, "
-        "each its own short transaction, and say how many."
+        "each its own short transaction, and say how many. Settled days of the last 30 "
+        "are summed into the usage page's daily rollup first, so pruning never loses them."
     )
 
     def add_arguments(self, parser):
@@ -48,6 +49,9 @@ class Command(BaseCommand):
         if days < 1:
             raise CommandError(f"LOG_RETENTION_DAYS must be 1 or more (it is {days}).")
         cutoff = timezone.now() - dt.timedelta(days=days)
+        if not dry_run:
+            # Sum settled days into the usage rollup first: the usage page keeps them.
+            usage_roll_up()
         result = logs_prune(cutoff=cutoff, batch_size=batch_size, dry_run=dry_run)
         when = f"older than {days} days (created before {cutoff:%Y-%m-%d %H:%M:%S} UTC)"
         if dry_run:
