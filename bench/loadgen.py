@@ -304,8 +304,8 @@ async def burst(
     """
     series = Series()
     conns = [Connection(host, port) for _ in range(count)]
-    # Connect first, so the measure is about serving streams, not the accept queue.
-    await asyncio.gather(*(conn._ensure() for conn in conns), return_exceptions=True)
+    # Each client connects when it starts, as real ones do: connecting all of them
+    # first would hand most of them to whichever worker happens to accept first.
     started = perf()
     tasks = []
     open_now = 0

@@ -229,6 +229,17 @@ def fresh_database(kind: str, args) -> Database:
     return Database("postgresql", env, pg_maintenance_url=maintenance, pg_dbname=dbname)
 
 
+def postgres_reachable(url: str) -> bool:
+    import psycopg
+
+    base = url.rpartition("/")[0]
+    try:
+        with psycopg.connect(f"{base}/postgres", connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
 def base_env(db: Database) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
@@ -412,6 +423,18 @@ class PassResult:
     costs: dict = field(default_factory=dict)
 
 
+def warm_up(gateway: Target, result: PassResult) -> None:
+    """Every worker serves each kind of request a few times before anything is measured."""
+    say(f"[{result.db}] warming up the workers")
+    for kind in ("openai", "anthropic", "stream"):
+        data = gateway.request(kind)
+        series = asyncio.run(
+            loadgen.concurrent(gateway.host, gateway.port, data, concurrency=8, duration=1.0)
+        )
+        if series.errors:
+            raise SystemExit(f"bench: the gateway fails {kind} requests: {series.error_samples}")
+
+
 def run_sequential(direct: Target, gateway: Target | None, args, result: PassResult) -> None:
     for dialect in ("openai", "anthropic"):
         targets = {"direct": (direct.host, direct.port, direct.request(dialect))}
@@ -478,33 +501,35 @@ def run_slow(
     sides = [("direct", direct, None)]
     if gateway is not None:
         sides.append(("gateway", gateway, gunicorn))
-    for side, target, server in sides:
-        say(f"[{result.db}] 3. {args.streams} slow streams over {args.ramp:g} s, {side}")
-        run = loadgen.burst(
-            target.host,
-            target.port,
-            target.request("slow"),
-            count=args.streams,
-            timeout=NATURAL_STREAM_SECONDS + 30,
-            ramp=args.ramp,
-        )
-        if server is None:
-            result.slow[side] = SlowResult(asyncio.run(run))
-        else:
-            before = cpu_seconds(server.pids())
-            with Sampler(server.pids, db) as sampler:
-                series = asyncio.run(run)
-            cpu_ms = (cpu_seconds(server.pids()) - before) * 1000 / max(1, args.streams)
-            result.slow[side] = SlowResult(
-                series,
-                sampler.peak_rss,
-                sampler.peak_db,
-                cpu_ms,
-                sorted(sampler.peak_sockets.values(), reverse=True),
+    for count in args.streams:
+        for side, target, server in sides:
+            say(f"[{result.db}] 3. {count} slow streams over {args.ramp:g} s, {side}")
+            run = loadgen.burst(
+                target.host,
+                target.port,
+                target.request("slow"),
+                count=count,
+                timeout=NATURAL_STREAM_SECONDS + 30,
+                ramp=args.ramp,
             )
-        series = result.slow[side].series
-        if series.errors:
-            say(f"[{result.db}]    {series.errors} errors, e.g. {series.error_samples}")
+            if server is None:
+                found = SlowResult(asyncio.run(run))
+            else:
+                before = cpu_seconds(server.pids())
+                with Sampler(server.pids, db) as sampler:
+                    series = asyncio.run(run)
+                found = SlowResult(
+                    series,
+                    sampler.peak_rss,
+                    sampler.peak_db,
+                    (cpu_seconds(server.pids()) - before) * 1000 / count,
+                    sorted(sampler.peak_sockets.values(), reverse=True),
+                )
+            result.slow[(count, side)] = found
+            if found.series.errors:
+                say(
+                    f"[{result.db}]    {found.series.errors} errors, e.g. {found.series.error_samples}"
+                )
 
 
 def run_costs(env: dict[str, str], args, result: PassResult) -> None:
@@ -580,6 +605,7 @@ def run_pass(kind: str, fake: FakeProviderProcess, args) -> PassResult:
             {"Authorization": f"Bearer {keys['openai_key']}"},
             {"x-api-key": keys["anthropic_key"]},
         )
+        warm_up(gateway, result)
         if 1 in sections:
             run_sequential(direct, gateway, args, result)
         if 2 in sections:
@@ -685,24 +711,25 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
                 lambda r, g=get: f"{g(r)[2]:.2f}" if g(r)[2] is not None else "-",
             )
 
-    if "direct" in first.slow:
-        n = args.streams
-        direct = first.slow["direct"].series
+    def stretch(series) -> str:
+        if not series.latencies:
+            return "-"
+        p50 = percentile(series.latencies, 50) / NATURAL_STREAM_SECONDS - 1
+        worst = max(series.latencies) / NATURAL_STREAM_SECONDS - 1
+        return f"{p50 * 100:+.1f}% / {worst * 100:+.1f}%"
 
-        def slow(field_name: str, show):
+    for n in args.streams:
+        if (n, "direct") not in first.slow:
+            continue
+        direct = first.slow[(n, "direct")].series
+
+        def slow(field_name: str, show, n=n):
             def cell(r) -> str:
-                found = r.slow.get("gateway")
+                found = r.slow.get((n, "gateway"))
                 value = getattr(found, field_name, None) if found else None
                 return show(value) if value is not None else "-"
 
             return cell
-
-        def stretch(series) -> str:
-            if not series.latencies:
-                return "-"
-            p50 = percentile(series.latencies, 50) / NATURAL_STREAM_SECONDS - 1
-            worst = max(series.latencies) / NATURAL_STREAM_SECONDS - 1
-            return f"{p50 * 100:+.1f}% / {worst * 100:+.1f}%"
 
         label = f"3 {n} slow streams (20 x 250 ms, started over {args.ramp:g} s): errors"
         row(label, str(direct.errors), slow("series", lambda s: str(s.errors)), "0")
@@ -710,7 +737,6 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
             "  streams open at once (peak)",
             str(direct.peak_open),
             slow("series", lambda s: str(s.peak_open)),
-            str(n),
         )
         ttfb = slow("series", lambda s: pair(s.ttfbs))
         row("  time to first byte p50 / p99 ms", pair(direct.ttfbs), ttfb, "p99 < 100")
@@ -793,7 +819,9 @@ def main(argv: list[str] | None = None) -> None:
         "--duration", type=float, help="seconds per throughput case (default 8; quick 2)"
     )
     parser.add_argument(
-        "--streams", type=int, help="concurrent slow streams (default 1000; quick 200)"
+        "--streams",
+        help="concurrent slow streams, or several counts to find how many it holds: "
+        "200,500,1000 (default 1000; quick 200)",
     )
     parser.add_argument(
         "--ramp",
@@ -825,13 +853,14 @@ def main(argv: list[str] | None = None) -> None:
     defaults = {
         "sequential": (2000, 300),
         "duration": (8.0, 2.0),
-        "streams": (1000, 200),
+        "streams": ("1000", "200"),
         "iterations": (5000, 1000),
     }
     for name, (full, quick) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     args.sections = {int(s) for s in args.sections.split(",") if s.strip()}
+    args.streams = [int(n) for n in str(args.streams).split(",") if n.strip()]
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     for k in kinds:
         if k not in ("sqlite", "postgresql"):
@@ -840,9 +869,14 @@ def main(argv: list[str] | None = None) -> None:
         kinds = ["direct"]
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
     limit = raise_fd_limit()
-    if 3 in args.sections and limit < 2 * args.streams + 100:
-        say(f"warning: the descriptor limit is {limit}; {args.streams} streams need more")
+    if 3 in args.sections and limit < 2 * max(args.streams) + 100:
+        say(f"warning: the descriptor limit is {limit}; {max(args.streams)} streams need more")
 
+    if "postgresql" in kinds and not args.direct_only and not postgres_reachable(args.postgres_url):
+        say(f"PostgreSQL is not reachable at {args.postgres_url}: skipping its pass")
+        kinds.remove("postgresql")
+    if not kinds:
+        raise SystemExit("bench: no database to run against")
     fake = FakeProviderProcess(args.fake_processes)
     results = []
     try:
@@ -877,14 +911,14 @@ def _raw(r: PassResult) -> dict:
             for (k, c, side), (v, cpu, _) in r.load.items()
         },
         "slow": {
-            side: {
+            f"{count}/{side}": {
                 **s(v.series),
                 "peak_rss": v.peak_rss,
                 "peak_db": v.peak_db,
                 "cpu_ms": v.cpu_ms,
                 "sockets": v.sockets,
             }
-            for side, v in r.slow.items()
+            for (count, side), v in r.slow.items()
         },
         "costs": r.costs,
     }
