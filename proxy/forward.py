@@ -61,6 +61,9 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     "expect",
 }
 
+# Answer headers the gateway sets itself; an upstream's own copy would only confuse.
+_SET_BY_GATEWAY = frozenset({"x-gateway-request-id", "x-accel-buffering"})
+
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 _HEADER_VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 # In the raw path: anything that could climb out of base_url once some server decodes it.
@@ -305,7 +308,8 @@ def upstream_send(
 
 def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The upstream's headers as they go to the client: all but hop-by-hop ones, those
-    its Connection header names, and any a WSGI server would refuse to send."""
+    its Connection header names, those the gateway sets itself, and any a WSGI server
+    would refuse to send."""
     headers = list(headers)
     named = {
         token.strip().lower()
@@ -319,6 +323,8 @@ def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
     for name, value in headers:
         lower = name.lower()
         if lower in HOP_BY_HOP or lower.startswith("proxy-") or lower in named:
+            continue
+        if lower in _SET_BY_GATEWAY:
             continue
         if lower == "content-length" and chunked:
             continue  # RFC 9112: Transfer-Encoding wins; the length is meaningless

@@ -106,6 +106,8 @@ def test_response_headers_drop_hop_by_hop_and_unsendable_ones():
         ("Set-Cookie", "b=2"),
         ("x-request-id", "req_1"),
         ("retry-after", "7"),
+        ("X-Gateway-Request-ID", "spoofed"),
+        ("X-Accel-Buffering", "yes"),
         ("X-Bad", "a\x01b"),
         ("Bad Name", "x"),
     ]
