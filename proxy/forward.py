@@ -34,7 +34,8 @@ from proxy.errors import (
 
 POOL_MAXSIZE = 1000  # connections kept per upstream host, per worker (gevent: one per stream)
 POOL_HOSTS = 100  # upstream hosts whose pools a worker keeps
-READ_SIZE = 64 * 1024  # largest single read; a read returns whatever has arrived, never waits to fill
+# Largest single read; a read returns whatever has arrived, it never waits to fill.
+READ_SIZE = 64 * 1024
 
 HOP_BY_HOP = frozenset(
     {
@@ -332,4 +333,3 @@ def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
             continue
         kept.append((name, value))
     return kept
-

@@ -273,4 +273,3 @@ def _printable(text: str) -> str:
     # Control characters (a NUL above all, which PostgreSQL refuses in text) are
     # percent-encoded in what the row keeps.
     return _UNPRINTABLE.sub(lambda m: f"%{ord(m.group()):02X}", text)
-

@@ -56,7 +56,9 @@ def test_upstream_url_joins_base_url_and_target():
         forward.upstream_url(base_url="https://api.example.com/v1", target="chat/completions?x=1")
         == "https://api.example.com/v1/chat/completions?x=1"
     )
-    assert forward.upstream_url(base_url="http://h:1/v1/", target="models") == "http://h:1/v1/models"
+    assert (
+        forward.upstream_url(base_url="http://h:1/v1/", target="models") == "http://h:1/v1/models"
+    )
 
 
 def test_request_headers_drop_credentials_routing_and_hop_by_hop():
@@ -144,10 +146,22 @@ class _Input(io.BytesIO):
         ({"CONTENT_LENGTH": "11", "wsgi.input": _Input(b"x" * 11)}, 10, BodyTooLarge),
         ({"CONTENT_LENGTH": "abc", "wsgi.input": _Input(b"")}, 10, MalformedBody),
         # Chunked (no Content-Length): read to the end, or refused past the limit.
-        ({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": _Input(b"y" * 2500)}, 3000, b"y" * 2500),
-        ({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": _Input(b"y" * 3001)}, 3000, BodyTooLarge),
+        (
+            {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": _Input(b"y" * 2500)},
+            3000,
+            b"y" * 2500,
+        ),
+        (
+            {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": _Input(b"y" * 3001)},
+            3000,
+            BodyTooLarge,
+        ),
         ({"CONTENT_LENGTH": "9", "wsgi.input": _Input(b"abc", fail=OSError)}, 10, ClientGone),
-        ({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": _Input(b"a", fail=ValueError)}, 10, MalformedBody),
+        (
+            {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": _Input(b"a", fail=ValueError)},
+            10,
+            MalformedBody,
+        ),
     ],
 )
 def test_read_body(environ, limit, outcome):

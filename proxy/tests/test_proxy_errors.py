@@ -18,11 +18,17 @@ from proxy.tests.conftest import finished_row
 from upstreams.services import upstream_deactivate
 
 CHAT_BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
-MESSAGES_BODY = {"model": "claude-test", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES_BODY = {
+    "model": "claude-test",
+    "max_tokens": 5,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 def post(gateway, path: str, *, headers=None, json=CHAT_BODY, **kwargs) -> requests.Response:
-    return requests.post(f"{gateway.url}{path}", json=json, headers=headers or {}, timeout=15, **kwargs)
+    return requests.post(
+        f"{gateway.url}{path}", json=json, headers=headers or {}, timeout=15, **kwargs
+    )
 
 
 def openai_error(response: requests.Response) -> tuple[int, str]:
@@ -105,11 +111,15 @@ def test_revoked_and_expired_keys(gateway, make_route):
     assert (row.status_code, row.api_key_id) == (401, None)
 
 
-def test_unknown_upstream_name_lists_only_the_keys_own_names(gateway, make_route, make_upstream, provider):
+def test_unknown_upstream_name_lists_only_the_keys_own_names(
+    gateway, make_route, make_upstream, provider
+):
     route = make_route(name="mine")
     make_upstream(name="someone-elses")
     with pytest.raises(openai.BadRequestError) as exc:
-        route.openai().chat.completions.create(**CHAT_BODY, extra_headers={"X-Upstream-Name": "nope"})
+        route.openai().chat.completions.create(
+            **CHAT_BODY, extra_headers={"X-Upstream-Name": "nope"}
+        )
     assert exc.value.code == "unknown_upstream"
     message = exc.value.body["message"]
     assert "mine" in message and "someone-elses" not in message
@@ -143,7 +153,9 @@ def test_an_inactive_permitted_upstream_is_503(gateway, make_route, provider):
 
 
 def test_no_permitted_upstream_speaks_the_dialect_is_503(gateway, openai_route, provider):
-    response = post(gateway, "/v1/messages", json=MESSAGES_BODY, headers={"x-api-key": openai_route.raw_key})
+    response = post(
+        gateway, "/v1/messages", json=MESSAGES_BODY, headers={"x-api-key": openai_route.raw_key}
+    )
     assert anthropic_error(response) == (503, "service_unavailable")
 
 
@@ -189,9 +201,13 @@ def test_upstream_silent_before_headers_is_504(gateway, make_route, provider):
     assert provider.wait_for_disconnects(1, timeout=5)
 
 
-def test_upstream_errors_pass_through_unchanged_with_retry_after(gateway, openai_route, anthropic_route):
+def test_upstream_errors_pass_through_unchanged_with_retry_after(
+    gateway, openai_route, anthropic_route
+):
     with pytest.raises(openai.RateLimitError) as exc:
-        openai_route.openai().chat.completions.create(**CHAT_BODY, extra_headers={"x-fake-status": "429"})
+        openai_route.openai().chat.completions.create(
+            **CHAT_BODY, extra_headers={"x-fake-status": "429"}
+        )
     assert exc.value.response.headers["retry-after"] == "7"
     assert exc.value.body["type"] == "rate_limit_error"  # the provider's own body, not ours
     assert exc.value.response.headers["x-request-id"].startswith("fake-")
@@ -209,7 +225,11 @@ def test_upstream_errors_pass_through_unchanged_with_retry_after(gateway, openai
 def test_every_answer_names_its_log_row(gateway, openai_route):
     answers = [
         post(gateway, "/v1/chat/completions"),
-        post(gateway, "/v1/chat/completions", headers={"Authorization": f"Bearer {openai_route.raw_key}"}),
+        post(
+            gateway,
+            "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {openai_route.raw_key}"},
+        ),
         post(
             gateway,
             "/v1/chat/completions",

@@ -200,7 +200,9 @@ def header_upstream():
 def test_answer_headers_pass_through_minus_hop_by_hop(make_route, header_upstream):
     route = make_route(base_url=header_upstream)
     response = requests.get(
-        f"{route.gateway_url}/v1/anything", headers={"Authorization": f"Bearer {route.raw_key}"}, timeout=10
+        f"{route.gateway_url}/v1/anything",
+        headers={"Authorization": f"Bearer {route.raw_key}"},
+        timeout=10,
     )
     assert response.status_code == 200 and response.content == b"plain bytes"
     assert response.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
@@ -210,7 +212,9 @@ def test_answer_headers_pass_through_minus_hop_by_hop(make_route, header_upstrea
 
     # No cookie jar in the gateway: the next caller never sends the upstream's cookies.
     response = requests.get(
-        f"{route.gateway_url}/v1/no-type", headers={"Authorization": f"Bearer {route.raw_key}"}, timeout=10
+        f"{route.gateway_url}/v1/no-type",
+        headers={"Authorization": f"Bearer {route.raw_key}"},
+        timeout=10,
     )
     assert _HeaderUpstream.seen_cookies == [None, None]
     assert "content-type" not in response.headers  # none invented when the upstream sent none
@@ -255,7 +259,10 @@ def test_invalid_json_is_the_upstreams_business(openai_route, provider):
     response = requests.post(
         f"{openai_route.gateway_url}/v1/chat/completions",
         data=b"{not json",
-        headers={"Authorization": f"Bearer {openai_route.raw_key}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {openai_route.raw_key}",
+            "Content-Type": "application/json",
+        },
         timeout=10,
     )
     assert response.status_code == 400
@@ -270,12 +277,16 @@ def small_body_gateway(start_gateway):
     return start_gateway(workers=1, env={"PROXY_MAX_BODY_BYTES": "4096"})
 
 
-def test_a_body_over_the_limit_is_413_in_the_callers_dialect(small_body_gateway, make_route, provider):
+def test_a_body_over_the_limit_is_413_in_the_callers_dialect(
+    small_body_gateway, make_route, provider
+):
     route = make_route(gateway_url=small_body_gateway.url)
     headers = {"Authorization": f"Bearer {route.raw_key}", "Content-Type": "application/json"}
     big = b'{"pad": "' + b"z" * 5000 + b'"}'
 
-    response = requests.post(f"{route.gateway_url}/v1/chat/completions", data=big, headers=headers, timeout=10)
+    response = requests.post(
+        f"{route.gateway_url}/v1/chat/completions", data=big, headers=headers, timeout=10
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
 
@@ -289,11 +300,17 @@ def test_a_body_over_the_limit_is_413_in_the_callers_dialect(small_body_gateway,
     assert response.status_code == 413
     assert response.json() == {
         "type": "error",
-        "error": {"type": "request_too_large", "message": "The request body is larger than 4096 bytes"},
+        "error": {
+            "type": "request_too_large",
+            "message": "The request body is larger than 4096 bytes",
+        },
     }
 
     chunked = requests.post(
-        f"{route.gateway_url}/v1/chat/completions", data=iter([big[:3000], big[3000:]]), headers=headers, timeout=10
+        f"{route.gateway_url}/v1/chat/completions",
+        data=iter([big[:3000], big[3000:]]),
+        headers=headers,
+        timeout=10,
     )
     assert chunked.status_code == 413
     assert provider.requests == []

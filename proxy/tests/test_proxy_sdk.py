@@ -76,7 +76,11 @@ def test_openai_responses_stream(openai_route):
             model="gpt-resp",
             input="Say hi",
             stream=True,
-            extra_headers={"x-fake-chunks": "4", "x-fake-prompt-tokens": "30", "x-fake-cache-read": "8"},
+            extra_headers={
+                "x-fake-chunks": "4",
+                "x-fake-prompt-tokens": "30",
+                "x-fake-cache-read": "8",
+            },
         )
     )
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
@@ -85,7 +89,12 @@ def test_openai_responses_stream(openai_route):
     assert completed and completed[0].response.usage.input_tokens == 30
 
     row = finished_row()
-    assert (row.status_code, row.model, row.is_stream, row.path) == (200, "gpt-resp", True, "/v1/responses")
+    assert (row.status_code, row.model, row.is_stream, row.path) == (
+        200,
+        "gpt-resp",
+        True,
+        "/v1/responses",
+    )
     assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (30, 4, 34)
     assert row.cache_read_tokens == 8
 
@@ -120,7 +129,11 @@ def test_anthropic_messages_stream(anthropic_route):
         model="claude-stream",
         max_tokens=100,
         messages=CHAT,
-        extra_headers={"x-fake-chunks": "6", "x-fake-prompt-tokens": "50", "x-fake-cache-read": "2"},
+        extra_headers={
+            "x-fake-chunks": "6",
+            "x-fake-prompt-tokens": "50",
+            "x-fake-cache-read": "2",
+        },
     ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
@@ -141,7 +154,9 @@ def test_anthropic_messages_stream(anthropic_route):
 
 def test_openai_upstream_gets_its_secret_and_never_the_client_key(openai_route, provider):
     openai_route.openai().chat.completions.create(
-        model="gpt-test", messages=CHAT, extra_headers={"X-Upstream-Name": openai_route.upstream.name}
+        model="gpt-test",
+        messages=CHAT,
+        extra_headers={"X-Upstream-Name": openai_route.upstream.name},
     )
     (received,) = provider.requests
     assert received.headers["authorization"] == f"Bearer {openai_route.secret}"

@@ -164,4 +164,6 @@ def test_the_stream_bound_also_cuts_a_silence_shorter_than_the_timeout(short_gat
     started = time.monotonic()
     _stream_until_it_breaks(route, "stall-mid")
     assert time.monotonic() - started < 4  # not the upstream's 30 s timeout
-    assert finished_row().error == "stream cut short: the answer took longer than the gateway allows"
+    assert (
+        finished_row().error == "stream cut short: the answer took longer than the gateway allows"
+    )

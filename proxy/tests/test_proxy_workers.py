@@ -37,14 +37,17 @@ def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route,
     while len(_pids_serving(three_workers, mark, 200)) < 3:
         assert time.monotonic() < deadline, "three workers never all served"
         for _ in range(10):
-            assert requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code == 200
+            assert (
+                requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code == 200
+            )
     served = len(provider.requests)
 
     key_revoke(key=route.key)  # what the admin API, the admin site and the command call
 
     mark = len(three_workers.output())
     statuses = [
-        requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code for _ in range(60)
+        requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code
+        for _ in range(60)
     ]
     assert statuses == [401] * 60
     assert len(provider.requests) == served  # nothing more went upstream
@@ -69,7 +72,9 @@ def test_database_down_is_a_quick_503_in_the_callers_dialect(start_gateway, data
     key = {"Authorization": "Bearer sk-auto-" + "B" * 43}
 
     started = time.monotonic()
-    response = requests.post(f"{gateway.url}/v1/chat/completions", json=CHAT_BODY, headers=key, timeout=15)
+    response = requests.post(
+        f"{gateway.url}/v1/chat/completions", json=CHAT_BODY, headers=key, timeout=15
+    )
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
     assert response.headers["x-gateway-request-id"]

@@ -68,7 +68,8 @@ def test_close_mid_stream_closes_the_upstream_at_once(provider):
 
 
 @pytest.mark.parametrize(
-    ("scenario", "kind"), [("reset-mid", "broken"), ("close-mid", "broken"), ("stall-mid", "timeout")]
+    ("scenario", "kind"),
+    [("reset-mid", "broken"), ("close-mid", "broken"), ("stall-mid", "timeout")],
 )
 def test_a_broken_stream_raises_after_reporting_its_end(provider, scenario, kind):
     endings = []
