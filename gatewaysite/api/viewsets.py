@@ -29,9 +29,10 @@ class AdminViewSet(GenericViewSet):
         pk = parse_uuid(self.kwargs[self.lookup_url_kwarg])
         if pk is None:
             raise NotFound("Not found.")
+        queryset = self.get_queryset()
         try:
-            obj = self.get_queryset().get(**{self.lookup_field: pk})
-        except self.get_queryset().model.DoesNotExist:
+            obj = queryset.get(**{self.lookup_field: pk})
+        except queryset.model.DoesNotExist:
             raise NotFound("Not found.") from None
         self.check_object_permissions(self.request, obj)
         return obj
@@ -45,10 +46,6 @@ class AdminNotFoundView(APIView):
     schema = None
 
     def initial(self, request, *args, **kwargs):
+        # Runs for every method, before DRF looks for a handler: auth first, then 404.
         super().initial(request, *args, **kwargs)
         raise NotFound("No such admin API endpoint.")
-
-    def get(self, request, *args, **kwargs):  # pragma: no cover - initial() always raises
-        raise NotFound("No such admin API endpoint.")
-
-    post = put = patch = delete = get
