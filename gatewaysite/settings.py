@@ -215,7 +215,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["gatewaysite.api.parsers.AdminJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "gatewaysite.api.pagination.AdminPagination",
     "DEFAULT_SCHEMA_CLASS": "gatewaysite.api.schema.AdminAutoSchema",
     "EXCEPTION_HANDLER": "gatewaysite.api.exceptions.admin_exception_handler",

@@ -196,6 +196,8 @@ def test_bodies_must_be_json(world, api, method, path, body):
     assert_error(response, 400, "parse_error")
     response = getattr(api, method)(url, "name=x", content_type="application/x-www-form-urlencoded")
     assert_error(response, 415, "unsupported_media_type")
+    response = getattr(api, method)(url, "[" * 100_000, content_type="application/json")
+    assert_error(response, 400, "parse_error")
 
 
 @pytest.mark.parametrize("path", ["/admin/keys", "/admin/keys/{key}", "/admin/upstreams/{upstream}",
