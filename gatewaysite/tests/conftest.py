@@ -1,17 +1,12 @@
-"""Fixtures of the gateway-wide tests: an admin API client, and static files collected
-once for a gunicorn that must serve /docs (WhiteNoise serves only collected files)."""
+"""Fixtures of the gateway-wide tests: an admin API client, and a gunicorn serving the
+collected static files (WhiteNoise serves only collected files), for /docs."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from gatewaysite.tests.admin_api import admin_client
-
-ROOT = Path(__file__).resolve().parents[2]
+from gatewaysite.tests.browser import collect_static
 
 
 @pytest.fixture
@@ -20,21 +15,9 @@ def api(admin_token):
 
 
 @pytest.fixture(scope="session")
-def collected_static(tmp_path_factory, gateway_env) -> Path:
-    """A STATIC_ROOT filled by `manage.py collectstatic`, as the setup command does."""
-    root = tmp_path_factory.mktemp("staticfiles")
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**gateway_env, "STATIC_ROOT": str(root)},
-        check=True,
-        timeout=300,
-    )
-    assert (root / "staticfiles.json").is_file()
-    return root
-
-
-@pytest.fixture(scope="session")
-def docs_gateway(start_gateway, collected_static):
-    """A gunicorn (one worker) serving the collected static files, for /docs."""
-    return start_gateway(workers=1, env={"STATIC_ROOT": str(collected_static)})
+def docs_gateway(start_gateway, gateway_env, tmp_path_factory):
+    """A gunicorn (one worker) after `collectstatic`, as the setup command leaves it."""
+    static_root = tmp_path_factory.mktemp("docs-static")
+    collect_static(static_root, gateway_env)
+    assert (static_root / "staticfiles.json").is_file()
+    return start_gateway(workers=1, env={"STATIC_ROOT": str(static_root)})

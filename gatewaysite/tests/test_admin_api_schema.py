@@ -15,6 +15,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
+from gatewaysite.tests.browser import chromium_page
 from logs.services import log_open
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,26 +114,20 @@ def test_docs_load_swagger_ui_from_our_own_static_files(docs_gateway):
 
 @pytest.mark.browser
 def test_swagger_ui_renders_every_operation_offline(docs_gateway):
-    playwright = pytest.importorskip("playwright.sync_api")
     own = urlsplit(docs_gateway.url).netloc
     outside = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
-        try:
-            page = browser.new_page()
 
-            def route(r):
-                if urlsplit(r.request.url).netloc in (own, ""):
-                    return r.continue_()
-                outside.append(r.request.url)
-                return r.abort()
+    def only_our_own(route):
+        if urlsplit(route.request.url).netloc in (own, ""):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
 
-            page.route("**/*", route)
-            page.goto(f"{docs_gateway.url}/docs")
-            page.wait_for_selector(".opblock", timeout=20_000)
-            count = page.locator(".opblock").count()
-        finally:
-            browser.close()
+    with chromium_page(default_timeout_ms=20_000) as page:
+        page.route("**/*", only_our_own)
+        page.goto(f"{docs_gateway.url}/docs")
+        page.wait_for_selector(".opblock")
+        count = page.locator(".opblock").count()
     assert outside == []
     assert count == sum(len(ops) for ops in OPERATIONS.values())
 
