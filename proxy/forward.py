@@ -10,6 +10,7 @@ did not send is added except the upstream's secret and its Host.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import threading
@@ -236,12 +237,17 @@ class UpstreamAnswer:
 
 
 def _cause_name(exc: BaseException) -> str:
-    """The innermost cause's class name ("ConnectionRefusedError", "IncompleteRead").
+    """The class name of what went wrong on the wire ("ConnectionRefusedError",
+    "IncompleteRead", "gaierror"), found down the exception's chain.
 
-    It says what happened without any exception message, which could hold a URL.
+    A name, never a message: messages can hold a URL.
     """
     seen = exc
     for _ in range(8):
+        # requests' own errors are OSErrors too, but only wrap the real cause.
+        wire = isinstance(seen, (OSError, http.client.HTTPException))
+        if wire and not isinstance(seen, requests.RequestException):
+            break
         inner = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
         if not isinstance(inner, BaseException):
             inner = next((a for a in seen.args if isinstance(a, BaseException)), None)

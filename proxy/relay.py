@@ -78,8 +78,10 @@ class Relay:
       buffered), so an event stream reaches the client event by event.
     - The upstream's timeout bounds each silence (the socket's read timeout); the
       whole answer ends at `deadline` (PROXY_MAX_STREAM_SECONDS after the request).
-    - A stream cut short raises StreamBroken out of the iterator after finishing the
-      row, so the server drops the client's connection instead of ending it cleanly.
+    - A stream cut short finishes the row, then ends the client's connection without a
+      clean end: through `drop_client` (a socket shutdown) when the server offers the
+      socket, else by raising StreamBroken out of the iterator, which has the server
+      drop it.
     - close() before the end means the client went away: the upstream connection is
       closed at once and the row finished with CLIENT_GONE.
     """
@@ -94,8 +96,12 @@ class Relay:
         read_timeout: float,
         deadline: float,
         on_end: Callable[[Ending], None],
+        drop_client: Callable[[], None] | None = None,
+        request_id: object = "",
     ):
         self._answer = answer
+        self._drop_client = drop_client
+        self._request_id = request_id
         self._usage = usage
         self._started = started
         self._headers_at = headers_at
@@ -121,7 +127,9 @@ class Relay:
         except StreamBroken as exc:
             self._close_upstream()
             self._end(error=f"stream cut short: {exc}")
-            raise
+            if not self._dropped_client(exc):
+                raise
+            return
         except GeneratorExit:
             raise  # the server is done with us; close() finishes the row
         except BaseException as exc:
@@ -148,6 +156,26 @@ class Relay:
                     f"the upstream sent nothing for {self._read_timeout:g} seconds", "timeout"
                 ) from None
             raise
+
+    def _dropped_client(self, exc: StreamBroken) -> bool:
+        """Drop the client's connection ourselves, if the server lets us; True when done.
+
+        Raising out of the iterator does the same (the server drops a connection whose
+        answer failed midway) but has it log an error with a traceback, for what is the
+        upstream's failure, not ours: one warning line says it better.
+        """
+        if self._drop_client is None:
+            return False
+        try:
+            self._drop_client()
+        except OSError:
+            return False
+        logger.warning(
+            "request %s: stream cut short (%s); the client's connection was dropped",
+            self._request_id,
+            exc,
+        )
+        return True
 
     def close(self) -> None:
         if self._ended:

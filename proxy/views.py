@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -165,6 +166,8 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         read_timeout=read_timeout,
         deadline=call.started + settings.PROXY_MAX_STREAM_SECONDS,
         on_end=_finisher(call),
+        drop_client=_client_dropper(meta),
+        request_id=call.request_id,
     )
     response = ProxiedResponse(
         relay,
@@ -258,6 +261,18 @@ def _json(call: _Call, status: int, body: bytes) -> HttpResponse:
     response = HttpResponse(body, status=status, content_type="application/json")
     response[REQUEST_ID_HEADER] = str(call.request_id)
     return response
+
+
+def _client_dropper(environ):
+    """A way to end the client's connection abruptly, when the server offers its socket.
+
+    gunicorn does (`gunicorn.socket`). A shutdown, not a close: the server still owns
+    the socket; its next write fails quietly (EPIPE) and it lets the connection go.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is None:
+        return None
+    return lambda: sock.shutdown(socket.SHUT_RDWR)
 
 
 def _release_db_connection() -> None:

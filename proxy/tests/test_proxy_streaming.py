@@ -10,6 +10,7 @@ import httpx2
 import openai
 import pytest
 
+from conftest import wait_until
 from proxy.tests.conftest import finished_row
 
 CHAT = [{"role": "user", "content": "hi"}]
@@ -73,20 +74,24 @@ def _stream_until_it_breaks(route, scenario: str) -> list[str]:
     ("scenario", "error"),
     [
         ("stall-mid", "stream cut short: the upstream sent nothing for 1 seconds"),
-        ("reset-mid", "stream cut short: the upstream connection broke"),
-        ("close-mid", "stream cut short: the upstream connection broke"),
+        ("reset-mid", "stream cut short: the upstream connection broke (ConnectionResetError)"),
+        ("close-mid", "stream cut short: the upstream connection broke (IncompleteRead)"),
     ],
 )
 def test_a_stream_cut_short_upstream_ends_the_client_connection_abruptly(
-    make_route, provider, scenario, error
+    gateway, make_route, provider, scenario, error
 ):
     route = make_route(timeout=1)
+    errors_before = gateway.output().count("Error handling request")
     received = _stream_until_it_breaks(route, scenario)
     assert len(received) <= 1  # the first event came through, then the SDK raised
     row = finished_row()
     assert row.status_code == 200  # the status the client received
     assert row.error.startswith(error), row.error
     assert row.duration_ms < 5000
+    # The server log says it in one warning line, not as an error with a traceback.
+    wait_until(lambda: f"request {row.request_id}: stream cut short" in gateway.output())
+    assert gateway.output().count("Error handling request") == errors_before
 
 
 def test_an_anthropic_stream_cut_short_raises_in_the_sdk(make_route):
