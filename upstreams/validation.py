@@ -7,13 +7,13 @@ import urllib.parse
 
 from upstreams.models import Provider
 
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?")
 MAX_TIMEOUT_SECONDS = 3600.0
 MAX_SECRET_LENGTH = 4096
 
 
 def name_errors(value: object) -> list[str]:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         return [
             "Must be a slug: 1-64 lowercase letters, digits, '-' or '_', "
             "starting and ending with a letter or digit."

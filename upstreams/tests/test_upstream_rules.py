@@ -20,3 +20,10 @@ def test_setting_a_default_clears_the_others(make_upstream):
     assert list(Upstream.objects.filter(is_default=True)) == [second]
     upstream_update(upstream=first, is_default=True)
     assert list(Upstream.objects.filter(is_default=True).values_list("pk", flat=True)) == [first.pk]
+
+
+def test_a_name_with_a_trailing_newline_is_refused_everywhere():
+    from upstreams.validation import name_errors
+
+    assert name_errors("main\n") != []
+    assert name_errors("main") == []
