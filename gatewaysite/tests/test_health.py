@@ -22,3 +22,19 @@ def test_readyz_is_503_when_the_database_is_unreachable(start_gateway):
         assert ready.headers["Content-Type"].startswith("application/json")
     finally:
         gateway.stop()
+
+
+def test_api_paths_never_answer_html(live_gateway, transactional_db):
+    bad_host = requests.get(
+        live_gateway.url + "/v1/models", headers={"Host": "evil.example"}, timeout=5
+    )
+    assert bad_host.status_code == 400
+    assert bad_host.json()["error"]["code"] == "invalid_request"
+    bare = requests.get(live_gateway.url + "/v1", allow_redirects=False, timeout=5)
+    assert bare.status_code == 400
+    assert bare.headers["Content-Type"].startswith("application/json")
+    admin_bad_host = requests.get(
+        live_gateway.url + "/admin/keys", headers={"Host": "evil.example"}, timeout=5
+    )
+    assert admin_bad_host.status_code == 400
+    assert admin_bad_host.json()["error"] == "invalid_request"
