@@ -191,19 +191,11 @@ def test_2000_mixed_concurrent_requests_lose_nothing(
 # --- a small PostgreSQL pool under 50 concurrent streams ------------------------
 
 
-def _backend_pid() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def _connections_to(dbname: str, *, not_pids: list[int]) -> int:
-    """Connections to the database, less the test process's own."""
+def _connections_named(application_name: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
-            " AND pid <> pg_backend_pid() AND NOT (pid = ANY(%s))",
-            [dbname, not_pids],
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            [application_name],
         )
         return cursor.fetchone()[0]
 
@@ -216,8 +208,12 @@ def test_postgres_connections_stay_within_the_pool_under_50_streams(
     workers, pool_size = 2, 2
     up = make_upstream(provider="openai", base_url=provider.base_url, timeout=5)
     _, raw = make_key(upstreams=[up])
-    gateway = start_gateway(workers=workers, env={"DB_POOL_MAX_SIZE": str(pool_size)})
-    dbname = connection.settings_dict["NAME"]
+    # libpq reads PGAPPNAME: this gunicorn's connections are told apart from the
+    # session's other servers on the same test database.
+    app_name = f"gw-pool-test-{os.getpid()}"
+    gateway = start_gateway(
+        workers=workers, env={"DB_POOL_MAX_SIZE": str(pool_size), "PGAPPNAME": app_name}
+    )
     headers = {
         "Authorization": f"Bearer {raw}",
         "x-fake-chunks": "10",
@@ -226,13 +222,12 @@ def test_postgres_connections_stay_within_the_pool_under_50_streams(
 
     peak = 0
     done = threading.Event()
-    test_pids = [_backend_pid()]
 
     def sample():
         nonlocal peak
         try:
             while not done.is_set():
-                peak = max(peak, _connections_to(dbname, not_pids=test_pids))
+                peak = max(peak, _connections_named(app_name))
                 time.sleep(0.02)
         finally:
             connection.close()
