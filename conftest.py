@@ -62,8 +62,16 @@ class GatewayProcess:
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-                "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), *extra_args,
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,

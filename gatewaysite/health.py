@@ -20,7 +20,5 @@ def readyz(request):
     except DatabaseError:
         # Drop the broken connection so the next probe tries afresh.
         connection.close_if_unusable_or_obsolete()
-        return JsonResponse(
-            {"status": "unavailable", "database": "unreachable"}, status=503
-        )
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})

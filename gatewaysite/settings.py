@@ -121,7 +121,6 @@ DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
 
 
-
 _db = env.db_url_config(DATABASE_URL or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
 if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not also keep them

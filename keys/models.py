@@ -27,9 +27,7 @@ class APIKey(models.Model):
     key_last4 = models.CharField(max_length=4, editable=False)
     # SHA-256 hex of the whole key: a 256-bit random key needs no slow hash.
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    upstreams = models.ManyToManyField(
-        "upstreams.Upstream", related_name="api_keys", blank=False
-    )
+    upstreams = models.ManyToManyField("upstreams.Upstream", related_name="api_keys", blank=False)
     is_active = models.BooleanField(default=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     # Set by revocation (now) or by rotation with a grace period (now + grace).

@@ -30,8 +30,10 @@ def key_authenticate(*, raw_key: str | None, now: dt.datetime | None = None) -> 
         raise KeyInvalid("Invalid API key")
     grant = grant_for_hash(secrets.hash_key(raw_key))
     now = now or timezone.now()
-    if grant is None or not grant.is_active or (
-        grant.revoked_at is not None and grant.revoked_at <= now
+    if (
+        grant is None
+        or not grant.is_active
+        or (grant.revoked_at is not None and grant.revoked_at <= now)
     ):
         raise KeyInvalid("Invalid API key")
     if grant.expires_at is not None and grant.expires_at <= now:

@@ -48,9 +48,7 @@ def key_create(
     """Create a key; return it with its plaintext, which is never stored or shown again."""
     upstreams = _permitted_upstreams(upstream_ids)
     raw, fields = _new_key_fields()
-    key = APIKey.objects.create(
-        name=name, description=description, expires_at=expires_at, **fields
-    )
+    key = APIKey.objects.create(name=name, description=description, expires_at=expires_at, **fields)
     key.upstreams.set(upstreams)
     KeyringVersion.bump()
     return key, raw

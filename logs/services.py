@@ -119,7 +119,9 @@ class PruneResult:
     deleted: int
 
 
-def logs_prune(*, cutoff: dt.datetime, batch_size: int = 5000, dry_run: bool = False) -> PruneResult:
+def logs_prune(
+    *, cutoff: dt.datetime, batch_size: int = 5000, dry_run: bool = False
+) -> PruneResult:
     """Delete rows created before the cutoff, a batch per transaction, so no lock is held long."""
     old = RequestLog.objects.older_than(cutoff)
     if dry_run:

@@ -50,7 +50,13 @@ class _State:
 
 def _load() -> Snapshot:
     rows = Upstream.objects.order_by("created_at", "id").values(
-        "id", "name", "provider", "base_url", "timeout", "is_active", "is_default",
+        "id",
+        "name",
+        "provider",
+        "base_url",
+        "timeout",
+        "is_active",
+        "is_default",
         "secret_encrypted",
     )
     routes = tuple(

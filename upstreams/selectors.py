@@ -60,6 +60,4 @@ def upstream_choose(
             return route
     if candidates:
         return candidates[0]
-    raise UpstreamUnavailable(
-        f"No available upstream this key may use speaks the {dialect} API"
-    )
+    raise UpstreamUnavailable(f"No available upstream this key may use speaks the {dialect} API")

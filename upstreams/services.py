@@ -50,8 +50,15 @@ def upstream_create(
     timeout: float | None = None,
 ) -> Upstream:
     """Create an upstream, routable at once; its secret is stored only encrypted."""
-    _check({"name": name, "provider": provider, "base_url": base_url, "api_key": api_key,
-            "timeout": timeout})
+    _check(
+        {
+            "name": name,
+            "provider": provider,
+            "base_url": base_url,
+            "api_key": api_key,
+            "timeout": timeout,
+        }
+    )
     if Upstream.objects.filter(name=name).exists():
         raise UpstreamNameTaken({"name": ["An upstream with this name already exists."]})
     upstream = Upstream(
@@ -84,8 +91,13 @@ def upstream_update(
     """Change an upstream; a new api_key is encrypted afresh. In force at once."""
     given = {
         k: v
-        for k, v in {"name": name, "provider": provider, "base_url": base_url,
-                     "api_key": api_key, "timeout": timeout}.items()
+        for k, v in {
+            "name": name,
+            "provider": provider,
+            "base_url": base_url,
+            "api_key": api_key,
+            "timeout": timeout,
+        }.items()
         if v is not UNSET
     }
     _check(given)
@@ -95,8 +107,13 @@ def upstream_update(
         _set_secret(upstream, api_key)
     if "base_url" in given:
         upstream.base_url = validation.normalize_base_url(base_url)
-    for field, value in (("name", name), ("provider", provider), ("timeout", timeout),
-                         ("is_active", is_active), ("is_default", is_default)):
+    for field, value in (
+        ("name", name),
+        ("provider", provider),
+        ("timeout", timeout),
+        ("is_active", is_active),
+        ("is_default", is_default),
+    ):
         if value is not UNSET:
             setattr(upstream, field, value)
     if upstream.is_default:
@@ -140,7 +157,9 @@ def _parse_entries(raw: str) -> list[dict[str, Any]]:
             raise InvalidUpstreamData({"entry": ["must be an object"]}, entry=label)
         missing = [f for f in ("name", "provider", "base_url", "api_key") if f not in entry]
         unknown = sorted(set(entry) - known)
-        errors = {f: ["is required"] for f in missing} | {f: ["is not a known field"] for f in unknown}
+        errors = {f: ["is required"] for f in missing} | {
+            f: ["is not a known field"] for f in unknown
+        }
         if errors:
             raise InvalidUpstreamData(errors, entry=label)
         _check(entry, entry=label)
@@ -160,8 +179,11 @@ def upstreams_import(*, raw_json: str, if_empty: bool = False) -> ImportResult:
     entries = _parse_entries(raw_json)
     if if_empty and Upstream.objects.exists():
         return ImportResult(created=0, skipped_existing=0, skipped_not_empty=True)
-    existing = set(Upstream.objects.filter(name__in=[e["name"] for e in entries])
-                   .values_list("name", flat=True))
+    existing = set(
+        Upstream.objects.filter(name__in=[e["name"] for e in entries]).values_list(
+            "name", flat=True
+        )
+    )
     created = 0
     for entry in entries:
         if entry["name"] in existing:

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(**overrides):
-    env = {k: v for k, v in os.environ.items() if k not in ("ENCRYPTION_KEY", "ENCRYPTION_KEY_FILE")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ENCRYPTION_KEY", "ENCRYPTION_KEY_FILE")
+    }
     env.update(SECRET_KEY="s" * 50, DJANGO_SETTINGS_MODULE="gatewaysite.settings")
     env.update(overrides)
     return env
