@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import models
+from django.db import connection, models
 
 
 class VersionStamp(models.Model):
@@ -23,6 +23,14 @@ class VersionStamp(models.Model):
 
     @classmethod
     def bump(cls) -> None:
+        """Change the version; call inside the transaction that changes the cached data.
+
+        On PostgreSQL that transaction also commits synchronously, whatever the
+        connection's default: a revocation that was acknowledged must survive a crash.
+        """
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO on")
         cls.objects.bulk_create(
             [cls(id=1, version=uuid.uuid4())],
             update_conflicts=True,
