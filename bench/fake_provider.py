@@ -855,15 +855,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.processes <= 1:
         _serve_forever(args.host, args.port, False)
         return
-    children = []
-    for _ in range(args.processes):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _serve_forever(args.host, args.port, True)
-            finally:
-                os._exit(0)
-        children.append(pid)
+    children: list[int] = []
 
     def forward(signum, _frame):
         for pid in children:
@@ -872,8 +864,24 @@ def main(argv: list[str] | None = None) -> None:
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    # Signals wait until every child exists and the parent forwards them, so a stop
+    # that comes early can neither kill the parent alone nor reach a half-made child.
+    stops = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    for _ in range(args.processes):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for sig in stops:
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+                _serve_forever(args.host, args.port, True)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    for sig in stops:
+        signal.signal(sig, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
     for pid in children:
         os.waitpid(pid, 0)
     sys.exit(0)

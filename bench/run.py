@@ -1,7 +1,7 @@
 """The benchmark: what the gateway adds to every call, beside a direct call in the same run.
 
-    make bench                                    # the full run, SQLite then PostgreSQL (~6 min)
-    .venv/bin/python bench/run.py --quick         # a smoke run (~1.5 min)
+    make bench                                    # the full run, SQLite then PostgreSQL (~4 min)
+    .venv/bin/python bench/run.py --quick         # a smoke run (~2 min)
     .venv/bin/python bench/run.py --databases sqlite --sections 1,2
     .venv/bin/python bench/run.py --direct-only --quick   # only the harness and the fake provider
 
@@ -155,8 +155,9 @@ def descriptors(pid: int, path: str) -> tuple[int, int]:
 
 
 class FakeProviderProcess:
-    def __init__(self, processes: int):
+    def __init__(self, processes: int, log_path: Path):
         self.port = free_port()
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 PYTHON,
@@ -166,25 +167,27 @@ class FakeProviderProcess:
                 "--processes",
                 str(processes),
             ],
-            stdout=subprocess.PIPE,
-            text=True,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
-        started = 0
-        deadline = time.monotonic() + 15
-        while started < processes and time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            started += "listening" in line
-        if started < processes:
+
+        def started() -> bool:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: the fake provider exited; see {log_path}")
+            return log_path.read_bytes().count(b"listening") >= processes
+
+        try:
+            wait_for(started, 15, f"the fake provider start (see {log_path})")
+        except SystemExit:
             self.stop()
-            raise SystemExit("bench: the fake provider did not start")
+            raise
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
 
     def pids(self) -> list[int]:
         return process_tree(self.proc.pid)
 
     def stop(self) -> None:
+        children = self.pids()[1:]
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -192,6 +195,22 @@ class FakeProviderProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # With --fake-processes the parent forwards the signal; make sure no child outlives it.
+        deadline = time.monotonic() + 5
+        for pid in children:
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self._log.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @dataclass
@@ -877,7 +896,9 @@ def main(argv: list[str] | None = None) -> None:
         kinds.remove("postgresql")
     if not kinds:
         raise SystemExit("bench: no database to run against")
-    fake = FakeProviderProcess(args.fake_processes)
+    fake = FakeProviderProcess(
+        args.fake_processes, Path(args.data_dir).resolve() / "fake-provider.log"
+    )
     results = []
     try:
         for kind in kinds:
