@@ -63,26 +63,44 @@ def key_update(
     upstream_ids: Iterable[Any] = UNSET,
     expires_at: dt.datetime | None = UNSET,
 ) -> APIKey:
-    """Change a key's name, description, permitted upstreams or expiry."""
+    """Change a key's name, description, permitted upstreams or expiry.
+
+    Only the given fields are written, on the row as it is now (locked), so a stale
+    copy in the caller's hands can never undo a revocation committed meanwhile.
+    """
+    fresh = APIKey.objects.select_for_update().get(pk=key.pk)
     if upstream_ids is not UNSET:
-        key.upstreams.set(_permitted_upstreams(upstream_ids))
+        fresh.upstreams.set(_permitted_upstreams(upstream_ids))
+    changed = []
     for field, value in (("name", name), ("description", description), ("expires_at", expires_at)):
         if value is not UNSET:
-            setattr(key, field, value)
-    key.save()
+            setattr(fresh, field, value)
+            changed.append(field)
+    fresh.save(update_fields=[*changed, "updated_at"])
     KeyringVersion.bump()
+    _refresh(key, fresh)
     return key
+
+
+def _refresh(stale: APIKey, fresh: APIKey) -> None:
+    # The caller's instance mirrors the row afterwards (views serialize it), and
+    # forgets any prefetched upstreams, which may have changed.
+    for field in APIKey._meta.concrete_fields:
+        setattr(stale, field.attname, getattr(fresh, field.attname))
+    stale._prefetched_objects_cache = {}
 
 
 @transaction.atomic
 def key_revoke(*, key: APIKey) -> APIKey:
     """Stop a key at once, everywhere. Revoking a revoked key changes nothing."""
     now = timezone.now()
-    key.is_active = False
-    if key.revoked_at is None or key.revoked_at > now:
-        key.revoked_at = now
-    key.save(update_fields=["is_active", "revoked_at", "updated_at"])
+    fresh = APIKey.objects.select_for_update().get(pk=key.pk)
+    fresh.is_active = False
+    if fresh.revoked_at is None or fresh.revoked_at > now:
+        fresh.revoked_at = now
+    fresh.save(update_fields=["is_active", "revoked_at", "updated_at"])
     KeyringVersion.bump()
+    _refresh(key, fresh)
     return key
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from upstreams import crypto, validation
 from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
@@ -103,10 +104,16 @@ def upstream_update(
     _check(given)
     if "name" in given and Upstream.objects.filter(name=name).exclude(pk=upstream.pk).exists():
         raise UpstreamNameTaken({"name": ["An upstream with this name already exists."]})
+    # Write only the given fields, on the row as it is now (locked): a stale copy in the
+    # caller's hands must never undo a deactivation or a new secret committed meanwhile.
+    fresh = Upstream.objects.select_for_update().get(pk=upstream.pk)
+    changed: list[str] = []
     if "api_key" in given:
-        _set_secret(upstream, api_key)
+        _set_secret(fresh, api_key)
+        changed += ["secret_encrypted", "secret_hint"]
     if "base_url" in given:
-        upstream.base_url = validation.normalize_base_url(base_url)
+        fresh.base_url = validation.normalize_base_url(base_url)
+        changed.append("base_url")
     for field, value in (
         ("name", name),
         ("provider", provider),
@@ -115,20 +122,27 @@ def upstream_update(
         ("is_default", is_default),
     ):
         if value is not UNSET:
-            setattr(upstream, field, value)
-    if upstream.is_default:
-        _take_default(upstream)
-    upstream.save()
+            setattr(fresh, field, value)
+            changed.append(field)
+    if fresh.is_default:
+        _take_default(fresh)
+    fresh.save(update_fields=[*changed, "updated_at"])
     RegistryVersion.bump()
+    _refresh(upstream, fresh)
     return upstream
+
+
+def _refresh(stale: Upstream, fresh: Upstream) -> None:
+    for field in Upstream._meta.concrete_fields:
+        setattr(stale, field.attname, getattr(fresh, field.attname))
 
 
 @transaction.atomic
 def upstream_deactivate(*, upstream: Upstream) -> Upstream:
     """Soft delete: the upstream stays for the logs but no longer routes anything."""
-    upstream.is_active = False
-    upstream.save(update_fields=["is_active", "updated_at"])
+    Upstream.objects.filter(pk=upstream.pk).update(is_active=False, updated_at=timezone.now())
     RegistryVersion.bump()
+    upstream.is_active = False
     return upstream
 
 

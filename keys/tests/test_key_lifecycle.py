@@ -95,3 +95,14 @@ def test_find_by_id_or_prefix(make_key):
     assert key_find(id_or_prefix=raw[:12]) == key
     with pytest.raises(APIKey.DoesNotExist):
         key_find(id_or_prefix="sk-auto-nope")
+
+
+def test_a_stale_copy_cannot_undo_a_revocation(make_key):
+    key, raw = make_key()
+    stale = APIKey.objects.get(pk=key.pk)
+    key_revoke(key=key)
+    key_update(key=stale, name="renamed")
+    with pytest.raises(KeyInvalid):
+        key_authenticate(raw_key=raw)
+    row = APIKey.objects.get(pk=key.pk)
+    assert (row.name, row.is_active) == ("renamed", False)

@@ -27,3 +27,19 @@ def test_a_name_with_a_trailing_newline_is_refused_everywhere():
 
     assert name_errors("main\n") != []
     assert name_errors("main") == []
+
+
+def test_a_stale_copy_cannot_undo_a_deactivation_or_a_new_secret(make_upstream):
+    from upstreams import crypto
+    from upstreams.services import upstream_deactivate
+
+    up = make_upstream(api_key="sk-original-secret-0001")
+    stale_a = Upstream.objects.get(pk=up.pk)
+    stale_b = Upstream.objects.get(pk=up.pk)
+    upstream_update(upstream=up, api_key="sk-rotated-secret-0002")
+    upstream_deactivate(upstream=stale_a)
+    upstream_update(upstream=stale_b, timeout=30)
+    row = Upstream.objects.get(pk=up.pk)
+    assert row.is_active is False
+    assert row.timeout == 30
+    assert crypto.decrypt(row.secret_encrypted) == "sk-rotated-secret-0002"
