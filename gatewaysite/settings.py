@@ -200,6 +200,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+DEFAULT_EXCEPTION_REPORTER_FILTER = "gatewaysite.reporting.GatewayExceptionReporterFilter"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

@@ -32,9 +32,9 @@ class KeyGrant:
     revoked_at: dt.datetime | None
 
 
-class _State:
-    version: object = object()  # never equal to a real version: the first read loads
-    entries: dict[str, KeyGrant | None] = {}
+# (version, entries) replaced as one tuple, so no thread or greenlet can ever pair a
+# new version with old entries. The sentinel version never equals a real one.
+_state: tuple[object, dict[str, KeyGrant | None]] = (object(), {})
 
 
 def _load(key_hash: str) -> KeyGrant | None:
@@ -62,11 +62,12 @@ def _load(key_hash: str) -> KeyGrant | None:
 def grant_for_hash(key_hash: str) -> KeyGrant | None:
     # Read the version before the data: a change committed in between is then
     # cached under the old version and dropped on the next request.
+    global _state
     version = KeyringVersion.current()
-    if version != _State.version:
-        _State.entries = {}
-        _State.version = version
-    entries = _State.entries
+    cached_version, entries = _state
+    if version != cached_version:
+        entries = {}
+        _state = (version, entries)
     try:
         return entries[key_hash]
     except KeyError:

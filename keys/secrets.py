@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import secrets
 
 KEY_PREFIX = "sk-auto-"
@@ -31,10 +30,6 @@ def is_well_formed(candidate: str) -> bool:
 
 def hash_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
-
-
-def hashes_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))
 
 
 def display_prefix(raw_key: str) -> str:

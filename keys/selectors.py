@@ -54,10 +54,12 @@ def _touch_last_used(grant: KeyGrant, now: dt.datetime) -> None:
 
 
 def key_find(*, id_or_prefix: str) -> APIKey:
-    """Find one key by its UUID or its displayed prefix.
+    """Find one key by its UUID, its displayed prefix, or the whole key itself.
 
     Raises APIKey.DoesNotExist, or APIKey.MultipleObjectsReturned for an ambiguous prefix.
     """
+    if secrets.is_well_formed(id_or_prefix):
+        return APIKey.objects.get(key_hash=secrets.hash_key(id_or_prefix))
     try:
         return APIKey.objects.get(pk=uuid.UUID(id_or_prefix))
     except (ValueError, APIKey.DoesNotExist):

@@ -102,4 +102,6 @@ def secret_hint(secret: str) -> str:
     """A masking hint such as ``sk-***1234``: never enough of the secret to matter."""
     if len(secret) < 12:
         return "***"
+    if len(secret) < 16:  # short secrets: the last four only
+        return f"***{secret[-4:]}"
     return f"{secret[:3]}***{secret[-4:]}"

@@ -43,9 +43,8 @@ class Snapshot:
     ordered: tuple[UpstreamRoute, ...]
 
 
-class _State:
-    version: object = object()
-    snapshot: Snapshot | None = None
+# (version, snapshot) replaced as one tuple: never a new version with an old snapshot.
+_state: tuple[object, Snapshot | None] = (object(), None)
 
 
 def _load() -> Snapshot:
@@ -78,8 +77,10 @@ def _load() -> Snapshot:
 
 
 def snapshot() -> Snapshot:
+    global _state
     version = RegistryVersion.current()  # before the data; see keys.cache
-    if version != _State.version or _State.snapshot is None:
-        _State.snapshot = _load()
-        _State.version = version
-    return _State.snapshot
+    cached_version, snap = _state
+    if version != cached_version or snap is None:
+        snap = _load()
+        _state = (version, snap)
+    return snap

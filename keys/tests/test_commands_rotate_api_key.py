@@ -116,3 +116,17 @@ def test_help_and_exit_codes_from_the_shell(transactional_db, gateway_env, make_
     assert done.returncode == 0, done.stderr
     assert is_well_formed(done.stdout.strip())
     assert key_authenticate(raw_key=done.stdout.strip()).name == key.name
+
+
+def test_an_unknown_whole_key_is_not_echoed_back(db):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from keys.secrets import generate_key
+
+    unknown = generate_key()
+    with pytest.raises(CommandError) as exc:
+        call_command("rotate_api_key", unknown, stdout=StringIO(), stderr=StringIO())
+    assert unknown not in str(exc.value)
+    assert unknown[:12] in str(exc.value)

@@ -106,3 +106,8 @@ def test_a_stale_copy_cannot_undo_a_revocation(make_key):
         key_authenticate(raw_key=raw)
     row = APIKey.objects.get(pk=key.pk)
     assert (row.name, row.is_active) == ("renamed", False)
+
+
+def test_find_by_the_whole_key(make_key):
+    key, raw = make_key()
+    assert key_find(id_or_prefix=raw) == key

@@ -42,10 +42,11 @@ class Command(BaseCommand):
         try:
             old = key_find(id_or_prefix=key.strip())
         except APIKey.DoesNotExist:
-            raise CommandError(f"No API key has the id or prefix {key!r}.") from None
+            # Echo at most a prefix: an operator may have pasted the whole key.
+            raise CommandError(f"No API key has the id or prefix {key.strip()[:12]!r}.") from None
         except APIKey.MultipleObjectsReturned:
             raise CommandError(
-                f"Several API keys have the prefix {key!r}; give the key's id instead."
+                f"Several API keys have the prefix {key.strip()[:12]!r}; give the key's id instead."
             ) from None
         try:
             new, plaintext = key_rotate(key=old, grace_seconds=grace_seconds)
