@@ -16,7 +16,12 @@ def _api_error(request, status: int, code: str, message: str) -> HttpResponse | 
     path = request.path_info
     if path == "/v1" or path.startswith("/v1/"):
         body = error_body(
-            dialect=dialect_for_path(path[len("/v1/") :]), status=status, code=code, message=message
+            dialect=dialect_for_path(
+                path[len("/v1/") :], anthropic_version=request.META.get("HTTP_ANTHROPIC_VERSION")
+            ),
+            status=status,
+            code=code,
+            message=message,
         )
         return HttpResponse(body, status=status, content_type="application/json")
     if path.startswith("/admin/") or path in ("/admin", "/openapi.json", "/healthz", "/readyz"):

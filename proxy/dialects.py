@@ -20,10 +20,16 @@ _OPENAI_ERROR_TYPES = {
 }
 
 
-def dialect_for_path(path: str) -> str:
-    """The dialect of a path relative to /v1/ (e.g. "chat/completions", "messages")."""
+def dialect_for_path(path: str, *, anthropic_version: str | None = None) -> str:
+    """The dialect of a path relative to /v1/ (e.g. "chat/completions", "messages").
+
+    Anthropic's SDK sends `anthropic-version` on every call, OpenAI's never does: with
+    that header, a shared path such as `models` or `files` is Anthropic's too.
+    """
     first = path.split("/", 1)[0].split("?", 1)[0]
-    return ANTHROPIC if first in _ANTHROPIC_PATHS else OPENAI
+    if first in _ANTHROPIC_PATHS or anthropic_version:
+        return ANTHROPIC
+    return OPENAI
 
 
 def secret_header(*, provider: str, secret: str) -> tuple[str, str]:

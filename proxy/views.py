@@ -72,7 +72,9 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
     call = _Call(
         request_id=uuid.uuid4(),
         started=time.monotonic(),
-        dialect=dialects.dialect_for_path(path),
+        dialect=dialects.dialect_for_path(
+            path, anthropic_version=request.META.get("HTTP_ANTHROPIC_VERSION")
+        ),
         method=request.method or "GET",
         path=_printable(request.path_info),
     )

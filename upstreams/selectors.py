@@ -38,9 +38,10 @@ def upstream_choose(
     """Pick the upstream for one request from those a key may use.
 
     With a requested name: that upstream, or UnknownUpstream (naming only the
-    key's own upstreams), UpstreamForbidden, UpstreamUnavailable. Without one: the
-    default if the key may use it and it speaks the request's dialect, else the
-    oldest active permitted upstream that does; UpstreamUnavailable if none does.
+    key's own upstreams), UpstreamForbidden, UpstreamUnavailable. Without one: among
+    the active upstreams the key may use, the default if it speaks the request's
+    dialect, else the oldest that does; if none speaks it, the default, else the
+    oldest; UpstreamUnavailable when the key may use no active upstream at all.
     """
     snap = snapshot()
     if requested_name:
@@ -52,12 +53,12 @@ def upstream_choose(
         if not route.is_active:
             raise UpstreamUnavailable(f"Upstream {route.name} is not available")
         return route
-    candidates = [
-        r for r in snap.ordered if r.id in upstream_ids and r.is_active and r.provider == dialect
-    ]
-    for route in candidates:
-        if route.is_default:
-            return route
-    if candidates:
-        return candidates[0]
-    raise UpstreamUnavailable(f"No available upstream this key may use speaks the {dialect} API")
+    usable = [r for r in snap.ordered if r.id in upstream_ids and r.is_active]
+    speaking = [r for r in usable if r.provider == dialect]
+    for candidates in (speaking, usable):
+        for route in candidates:
+            if route.is_default:
+                return route
+        if candidates:
+            return candidates[0]
+    raise UpstreamUnavailable("No upstream this key may use is available")

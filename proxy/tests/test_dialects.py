@@ -38,6 +38,11 @@ def test_dialect_for_path(path, dialect):
     assert dialects.dialect_for_path(path) == dialect
 
 
+@pytest.mark.parametrize("path", ["models", "files", "chat/completions", "messages"])
+def test_the_anthropic_version_header_makes_any_path_anthropic(path):
+    assert dialects.dialect_for_path(path, anthropic_version="2023-06-01") == "anthropic"
+
+
 @pytest.mark.parametrize(
     ("authorization", "x_api_key", "presented"),
     [

@@ -418,7 +418,7 @@ def test_database_away_and_back_503s_in_dialect_then_serves_again(start_gateway,
             timeout=10,
         )
         assert key.status_code == 201, key.text
-        auth = {"Authorization": f"Bearer {key.json()['key']}", "anthropic-version": "2023-06-01"}
+        auth = {"Authorization": f"Bearer {key.json()['key']}"}
 
         def chat():
             return requests.post(
@@ -427,7 +427,10 @@ def test_database_away_and_back_503s_in_dialect_then_serves_again(start_gateway,
 
         def messages():
             return requests.post(
-                f"{gateway.url}/v1/messages", json=MESSAGES, headers=auth, timeout=20
+                f"{gateway.url}/v1/messages",
+                json=MESSAGES,
+                headers={**auth, "anthropic-version": "2023-06-01"},
+                timeout=20,
             )
 
         assert chat().status_code == 200

@@ -152,11 +152,30 @@ def test_an_inactive_permitted_upstream_is_503(gateway, make_route, provider):
     assert provider.requests == []
 
 
-def test_no_permitted_upstream_speaks_the_dialect_is_503(gateway, openai_route, provider):
+def test_without_an_upstream_of_the_dialect_the_key_s_own_upstream_is_used(
+    gateway, openai_route, provider
+):
     response = post(
         gateway, "/v1/messages", json=MESSAGES_BODY, headers={"x-api-key": openai_route.raw_key}
     )
-    assert anthropic_error(response) == (503, "service_unavailable")
+    assert response.status_code == 200
+    assert provider.requests[-1].headers["authorization"] == f"Bearer {openai_route.secret}"
+
+
+def test_anthropic_clients_reach_an_anthropic_upstream_on_shared_paths(
+    gateway, make_route, make_upstream, provider
+):
+    route = make_route(provider="openai", is_default=True)
+    anthropic_up = make_upstream(provider="anthropic", base_url=provider.base_url, timeout=5)
+    key_update(key=route.key, upstream_ids=[route.upstream.pk, anthropic_up.pk])
+    response = requests.get(
+        f"{gateway.url}/v1/models",
+        headers={"x-api-key": route.raw_key, "anthropic-version": "2023-06-01"},
+        timeout=15,
+    )
+    assert response.status_code == 200
+    assert "x-api-key" in provider.requests[-1].headers
+    assert "authorization" not in provider.requests[-1].headers
 
 
 def test_permission_change_takes_effect_at_once(gateway, make_route, make_upstream, provider):
