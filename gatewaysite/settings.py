@@ -127,7 +127,10 @@ DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
 _db = env.db_url_config(DATABASE_URL or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
 if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not also keep them
-    _db["CONN_HEALTH_CHECKS"] = True  # with a pool: the pool checks a connection on lending
+    # No check on lending: it is a round trip each time a request takes a connection
+    # (twice per proxied request). A connection broken by a database restart fails
+    # its one query (a 503, like any moment the database is away) and the pool drops it.
+    _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
         "connect_timeout": 3,
         # Log rows are written twice per request; not waiting for the disk on each

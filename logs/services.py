@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from logs.models import DailyUsage, RequestLog, UsageRollupDay
 from logs.selectors import USAGE_DAYS, usage_from_logs, usage_settled_through, usage_window
+from logs.sql import insert_row, update_row
 
 ERROR_MAX_LENGTH = 500
 
@@ -29,16 +30,17 @@ def log_open(
 
     A worker killed after this leaves the row behind as unfinished, never nothing.
     """
-    row = RequestLog.objects.create(
-        request_id=request_id,
-        method=method[:10],
-        path=path[:2000],
-        api_key_id=api_key_id,
-        upstream_id=upstream_id,
-        model=model[:200],
-        is_stream=is_stream,
+    return insert_row(
+        {
+            "request_id": request_id,
+            "method": method[:10],
+            "path": path[:2000],
+            "api_key_id": api_key_id,
+            "upstream_id": upstream_id,
+            "model": model[:200],
+            "is_stream": is_stream,
+        }
     )
-    return row.pk
 
 
 def log_finish(
@@ -74,7 +76,7 @@ def log_finish(
         fields["upstream_id"] = upstream_id
     if model is not None:
         fields["model"] = model[:200]
-    RequestLog.objects.filter(pk=log_id).update(**fields)
+    update_row(log_id, fields)
 
 
 def log_record(
@@ -95,22 +97,23 @@ def log_record(
     For refusals (a wrong key, an unknown upstream, a body too large): nothing was
     forwarded, so there is no in-flight stage worth a second write.
     """
-    row = RequestLog.objects.create(
-        request_id=request_id,
-        method=method[:10],
-        path=path[:2000],
-        api_key_id=api_key_id,
-        upstream_id=upstream_id,
-        model=model[:200],
-        is_stream=is_stream,
-        status_code=status_code,
-        duration_ms=duration_ms,
-        ttfb_ms=duration_ms,
-        error=error[:ERROR_MAX_LENGTH],
-        state=RequestLog.State.FINISHED,
-        finished_at=timezone.now(),
+    return insert_row(
+        {
+            "request_id": request_id,
+            "method": method[:10],
+            "path": path[:2000],
+            "api_key_id": api_key_id,
+            "upstream_id": upstream_id,
+            "model": model[:200],
+            "is_stream": is_stream,
+            "status_code": status_code,
+            "duration_ms": duration_ms,
+            "ttfb_ms": duration_ms,
+            "error": error[:ERROR_MAX_LENGTH],
+            "state": RequestLog.State.FINISHED,
+            "finished_at": timezone.now(),
+        }
     )
-    return row.pk
 
 
 @dataclass(frozen=True)

