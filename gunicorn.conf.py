@@ -12,6 +12,8 @@ import os
 # malformed ENCRYPTION_KEY or SECRET_KEY ends gunicorn itself with a clear message
 # (exit 2) instead of a loop of workers that die at boot.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatewaysite.settings")
+# Workers checkpoint SQLite's WAL from a background thread (post_worker_init below).
+os.environ.setdefault("SQLITE_BACKGROUND_CHECKPOINT", "true")
 import gatewaysite.settings  # noqa: E402,F401
 
 wsgi_app = "gatewaysite.wsgi:application"
@@ -36,3 +38,9 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def post_worker_init(worker):
+    from gatewaysite.sqlite_checkpoint import start_background_checkpoints
+
+    start_background_checkpoints()

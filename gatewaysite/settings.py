@@ -117,6 +117,8 @@ TEMPLATES = [
 # --- database -----------------------------------------------------------------------
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 DATABASE_URL = env.str("DATABASE_URL", default="")
+# Set by gunicorn.conf.py for its workers; see gatewaysite/sqlite_checkpoint.py.
+SQLITE_BACKGROUND_CHECKPOINT = env.bool("SQLITE_BACKGROUND_CHECKPOINT", default=False)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
 # PostgreSQL: wait for the WAL flush on every commit (on), or only on the commits that
@@ -161,6 +163,8 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": (
             "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
+            # Under gunicorn a background thread checkpoints (gatewaysite.sqlite_checkpoint).
+            + ("PRAGMA wal_autocheckpoint=0;" if SQLITE_BACKGROUND_CHECKPOINT else "")
         ),
     }
     # A file, not memory: the tests' live gunicorn (another process) must see it.
