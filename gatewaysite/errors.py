@@ -6,27 +6,52 @@ not in ALLOWED_HOSTS, a URL that resolves nowhere, an unexpected exception) so a
 client never gets an HTML page; the admin site and other pages keep Django's views.
 """
 
+import uuid
+
+from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 
+from logs.services import log_record
 from proxy.dialects import dialect_for_path, error_body
 
 
 def _api_error(request, status: int, code: str, message: str) -> HttpResponse | None:
     path = request.path_info
     if path == "/v1" or path.startswith("/v1/"):
-        body = error_body(
-            dialect=dialect_for_path(
-                path[len("/v1/") :], anthropic_version=request.META.get("HTTP_ANTHROPIC_VERSION")
-            ),
-            status=status,
-            code=code,
-            message=message,
-        )
-        return HttpResponse(body, status=status, content_type="application/json")
+        return _proxy_error(request, status, code, message)
     if path.startswith("/admin/") or path in ("/admin", "/openapi.json", "/healthz", "/readyz"):
         return JsonResponse({"error": code, "message": message}, status=status)
     return None
+
+
+def _proxy_error(request, status: int, code: str, message: str) -> HttpResponse:
+    # A /v1 answer, even this one, carries the id of its log row.
+    path = request.path_info
+    request_id = uuid.uuid4()
+    try:
+        log_record(
+            request_id=request_id,
+            method=request.method or "GET",
+            path=path.encode("unicode_escape").decode("ascii")[:2000],
+            status_code=status,
+            duration_ms=None,
+            error=message,
+        )
+    except DatabaseError:  # the database is away: the answer still goes out, without a row
+        request_id = None
+    body = error_body(
+        dialect=dialect_for_path(
+            path[len("/v1/") :], anthropic_version=request.META.get("HTTP_ANTHROPIC_VERSION")
+        ),
+        status=status,
+        code=code,
+        message=message,
+    )
+    response = HttpResponse(body, status=status, content_type="application/json")
+    if request_id is not None:
+        response["X-Gateway-Request-ID"] = str(request_id)
+    return response
 
 
 def bad_request(request, exception, template_name="400.html"):
@@ -51,3 +76,8 @@ def server_error(request, template_name="500.html"):
     return _api_error(
         request, 500, "internal_error", "The gateway failed to answer"
     ) or defaults.server_error(request, template_name)
+
+
+def admin_api_root(request):
+    """`/admin` alone: a JSON 404 rather than APPEND_SLASH's HTML redirect."""
+    return _api_error(request, 404, "not_found", "Not found")

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("django-admin/", admin.site.urls),
+    path("admin", errors.admin_api_root),
     path("admin/", include("keys.api.urls")),
     path("admin/", include("upstreams.api.urls")),
     path("admin/", include("logs.api.urls")),

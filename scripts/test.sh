@@ -23,10 +23,10 @@ unset ENCRYPTION_KEY_FILE ENCRYPTION_KEY_PREVIOUS REDIS_URL UPSTREAMS DATA_DIR
 export DATA_DIR=${TEST_DATA_DIR:-$(pwd)/data/test}
 mkdir -p "$DATA_DIR"
 PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/gateway}
-export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
 echo "==> lint and checks"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 DATABASE_URL= .venv/bin/python manage.py check --fail-level WARNING
 DATABASE_URL= .venv/bin/python manage.py makemigrations --check --dry-run
 

@@ -30,6 +30,10 @@ def test_api_paths_never_answer_html(live_gateway, transactional_db):
     )
     assert bad_host.status_code == 400
     assert bad_host.json()["error"]["code"] == "invalid_request"
+    from logs.models import RequestLog
+
+    row = RequestLog.objects.get(request_id=bad_host.headers["X-Gateway-Request-ID"])
+    assert row.status_code == 400
     bare = requests.get(live_gateway.url + "/v1", allow_redirects=False, timeout=5)
     assert bare.status_code == 400
     assert bare.headers["Content-Type"].startswith("application/json")
@@ -38,3 +42,9 @@ def test_api_paths_never_answer_html(live_gateway, transactional_db):
     )
     assert admin_bad_host.status_code == 400
     assert admin_bad_host.json()["error"] == "invalid_request"
+
+
+def test_admin_without_a_slash_is_a_json_404(live_gateway, transactional_db):
+    response = requests.get(live_gateway.url + "/admin", allow_redirects=False, timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

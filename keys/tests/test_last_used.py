@@ -1,0 +1,58 @@
+"""last_used_at: written at most about once a minute per key, across instances with Redis."""
+
+import os
+
+import pytest
+from django.core.cache import caches
+
+from keys import selectors
+from keys.models import APIKey
+from keys.selectors import key_authenticate
+
+pytestmark = pytest.mark.django_db
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def shared_cache(settings):
+    """Django's cache on Redis, as with REDIS_URL; the test fails if Redis does not answer."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"gateway-test-{os.getpid()}",
+        }
+    }
+    cache = caches["default"]
+    assert type(cache).__name__ == "RedisCache"
+    cache.clear()
+    yield cache
+    cache.clear()
+
+
+def _last_used(key) -> object:
+    return APIKey.objects.values_list("last_used_at", flat=True).get(pk=key.pk)
+
+
+def test_the_first_use_is_recorded_and_the_next_ones_within_a_minute_are_not(make_key):
+    selectors._last_touched.clear()
+    key, raw = make_key()
+    key_authenticate(raw_key=raw)
+    first = _last_used(key)
+    assert first is not None
+    key_authenticate(raw_key=raw)
+    assert _last_used(key) == first
+
+
+def test_with_redis_a_second_instance_does_not_write_again(make_key, shared_cache):
+    selectors._last_touched.clear()
+    key, raw = make_key()
+    key_authenticate(raw_key=raw)
+    assert _last_used(key) is not None
+    assert shared_cache.get(f"keys:last-used:{key.pk}") == 1  # really in Redis
+
+    APIKey.objects.filter(pk=key.pk).update(last_used_at=None)
+    selectors._last_touched.clear()  # another process: its own memory is empty
+    key_authenticate(raw_key=raw)
+    assert _last_used(key) is None  # the shared cache knew the minute's write was done
