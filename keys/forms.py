@@ -6,9 +6,9 @@ from django import forms
 from django.utils import timezone
 
 from keys.models import APIKey
+from keys.services import MAX_GRACE_SECONDS
 
 # A week: long enough to roll a key out to every client, short enough to be a transition.
-MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 
 class APIKeyForm(forms.ModelForm):

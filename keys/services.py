@@ -16,6 +16,8 @@ from keys.models import APIKey, KeyringVersion
 from upstreams.selectors import upstreams_active_by_ids
 
 UNSET: Any = object()
+# The longest an old key may keep working after a rotation, on every surface.
+MAX_GRACE_SECONDS = 30 * 24 * 3600
 
 
 def _permitted_upstreams(upstream_ids: Iterable[Any] | None) -> list:

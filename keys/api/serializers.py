@@ -13,8 +13,7 @@ from gatewaysite.api.fields import (
     StrictIntegerField,
 )
 from keys.models import APIKey
-
-MAX_GRACE_SECONDS = 30 * 24 * 3600
+from keys.services import MAX_GRACE_SECONDS
 
 
 class KeyStatus:

@@ -3,10 +3,9 @@ import argparse
 from django.core.management.base import BaseCommand, CommandError
 
 from keys.exceptions import KeyNotRotatable
-from keys.forms import MAX_GRACE_SECONDS
 from keys.models import APIKey
 from keys.selectors import key_find
-from keys.services import key_rotate
+from keys.services import MAX_GRACE_SECONDS, key_rotate
 
 
 def _grace(value: str) -> int:
