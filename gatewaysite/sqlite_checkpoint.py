@@ -38,7 +38,10 @@ def start_background_checkpoints() -> None:
     from gevent import monkey
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
+    if (
+        database["ENGINE"] != "django.db.backends.sqlite3"
+        or not settings.SQLITE_BACKGROUND_CHECKPOINT
+    ):
         return
     # A real OS thread even under gevent's monkey patching.
     start_new_thread = monkey.get_original("_thread", "start_new_thread")

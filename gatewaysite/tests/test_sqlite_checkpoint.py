@@ -1,0 +1,59 @@
+"""Under gunicorn, SQLite's WAL is checkpointed by a background thread, not by requests.
+
+The main database file changes only when a checkpoint copies the WAL into it, and the
+workers' own connections never checkpoint (wal_autocheckpoint=0). So: after a few log
+writes, the file changes within seconds with the background thread, and not without it.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from conftest import ROOT
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _main_file_changes(start_gateway, tmp_path: Path, *, background: bool) -> bool:
+    db = tmp_path / f"checkpoint-{background}.sqlite3"
+    url = f"sqlite:///{db}"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        timeout=120,
+    )
+    before = _digest(db)
+    gateway = start_gateway(
+        workers=1,
+        env={"DATABASE_URL": url, "SQLITE_BACKGROUND_CHECKPOINT": str(background).lower()},
+    )
+    try:
+        for _ in range(30):  # each refused request still writes its log row
+            r = requests.get(f"{gateway.url}/v1/models", timeout=5)
+            assert r.status_code == 401
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            if _digest(db) != before:
+                return True
+            time.sleep(0.2)
+        return False
+    finally:
+        gateway.stop()
+
+
+def test_the_wal_is_checkpointed_in_the_background_and_only_there(start_gateway, tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-only (runs in the SQLite half of the suite)")
+    assert _main_file_changes(start_gateway, tmp_path, background=True)
+    assert not _main_file_changes(start_gateway, tmp_path, background=False)
