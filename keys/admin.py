@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import ngettext
 
+from gatewaysite.instances import mirror_row
 from keys.exceptions import KeyNotRotatable
 from keys.forms import APIKeyForm, RotateForm
 from keys.models import APIKey
@@ -66,14 +67,6 @@ class KeyStatusFilter(admin.SimpleListFilter):
             case "expired":
                 return queryset.exclude(revoked).filter(expires_at__lte=now)
         return queryset
-
-
-def _adopt(obj: APIKey, saved: APIKey) -> None:
-    """Make the admin's unsaved instance the row a service saved (for its history entry)."""
-    for field in APIKey._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding = False
-    obj._state.db = saved._state.db
 
 
 @admin.register(APIKey)
@@ -163,7 +156,7 @@ class APIKeyAdmin(admin.ModelAdmin):
                 upstream_ids=[u.pk for u in data["upstreams"]],
                 expires_at=data.get("expires_at"),
             )
-            _adopt(obj, key)
+            mirror_row(obj, key)
             request._shown_once_keys = [(key, plaintext)]
             return
         fields = {

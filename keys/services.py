@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from gatewaysite.instances import mirror_row
 from keys import secrets
 from keys.exceptions import InvalidUpstreams, KeyNotRotatable, MissingUpstreams
 from keys.models import APIKey, KeyringVersion
@@ -80,16 +81,8 @@ def key_update(
             changed.append(field)
     fresh.save(update_fields=[*changed, "updated_at"])
     KeyringVersion.bump()
-    _refresh(key, fresh)
+    mirror_row(key, fresh)
     return key
-
-
-def _refresh(stale: APIKey, fresh: APIKey) -> None:
-    # The caller's instance mirrors the row afterwards (views serialize it), and
-    # forgets any prefetched upstreams, which may have changed.
-    for field in APIKey._meta.concrete_fields:
-        setattr(stale, field.attname, getattr(fresh, field.attname))
-    stale._prefetched_objects_cache = {}
 
 
 @transaction.atomic
@@ -102,7 +95,7 @@ def key_revoke(*, key: APIKey) -> APIKey:
         fresh.revoked_at = now
     fresh.save(update_fields=["is_active", "revoked_at", "updated_at"])
     KeyringVersion.bump()
-    _refresh(key, fresh)
+    mirror_row(key, fresh)
     return key
 
 

@@ -6,17 +6,10 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.translation import ngettext
 
+from gatewaysite.instances import mirror_row
 from upstreams.forms import UpstreamForm
 from upstreams.models import Upstream
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
-
-
-def _adopt(obj: Upstream, saved: Upstream) -> None:
-    """Make the admin's unsaved instance the row a service saved (for its redirect and history)."""
-    for field in Upstream._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding = False
-    obj._state.db = saved._state.db
 
 
 @admin.register(Upstream)
@@ -74,7 +67,7 @@ class UpstreamAdmin(admin.ModelAdmin):
             "timeout": data["timeout"],
         }
         if not change:
-            _adopt(obj, upstream_create(api_key=data["api_key"], **fields))
+            mirror_row(obj, upstream_create(api_key=data["api_key"], **fields))
             return
         if data.get("api_key"):
             fields["api_key"] = data["api_key"]

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from gatewaysite.instances import mirror_row
 from upstreams import crypto, validation
 from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 from upstreams.models import RegistryVersion, Upstream
@@ -128,13 +129,8 @@ def upstream_update(
         _take_default(fresh)
     fresh.save(update_fields=[*changed, "updated_at"])
     RegistryVersion.bump()
-    _refresh(upstream, fresh)
+    mirror_row(upstream, fresh)
     return upstream
-
-
-def _refresh(stale: Upstream, fresh: Upstream) -> None:
-    for field in Upstream._meta.concrete_fields:
-        setattr(stale, field.attname, getattr(fresh, field.attname))
 
 
 @transaction.atomic
