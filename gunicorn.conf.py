@@ -14,7 +14,7 @@ import os
 # malformed ENCRYPTION_KEY or SECRET_KEY ends gunicorn itself with a clear message
 # (exit 2) instead of a loop of workers that die at boot.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatewaysite.settings")
-# Workers checkpoint SQLite's WAL from a background thread (post_worker_init below).
+# Workers checkpoint SQLite's WAL from a background thread (gatewaysite/db_upkeep.py).
 os.environ.setdefault("SQLITE_BACKGROUND_CHECKPOINT", "true")
 import gatewaysite.settings  # noqa: E402,F401
 
@@ -43,6 +43,6 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 
 def post_worker_init(worker):
-    from gatewaysite.sqlite_checkpoint import start_background_checkpoints
+    from gatewaysite.db_upkeep import start_db_upkeep
 
-    start_background_checkpoints()
+    start_db_upkeep()

@@ -117,7 +117,7 @@ TEMPLATES = [
 # --- database -----------------------------------------------------------------------
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 DATABASE_URL = env.str("DATABASE_URL", default="")
-# Set by gunicorn.conf.py for its workers; see gatewaysite/sqlite_checkpoint.py.
+# Set by gunicorn.conf.py for its workers; see gatewaysite/db_upkeep.py.
 SQLITE_BACKGROUND_CHECKPOINT = env.bool("SQLITE_BACKGROUND_CHECKPOINT", default=False)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
@@ -129,9 +129,9 @@ DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
 _db = env.db_url_config(DATABASE_URL or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
 if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not also keep them
-    # No check on lending: it is a round trip each time a request takes a connection
-    # (twice per proxied request). A connection broken by a database restart fails
-    # its one query (a 503, like any moment the database is away) and the pool drops it.
+    # Health checks run in the background, every few seconds, on the pool's idle
+    # connections (gatewaysite/db_upkeep.py), not with a round trip each time a request
+    # takes a connection (twice per proxied request).
     _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
         "connect_timeout": 3,
@@ -163,7 +163,7 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": (
             "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"
-            # Under gunicorn a background thread checkpoints (gatewaysite.sqlite_checkpoint).
+            # Under gunicorn a background thread checkpoints (gatewaysite/db_upkeep.py).
             + ("PRAGMA wal_autocheckpoint=0;" if SQLITE_BACKGROUND_CHECKPOINT else "")
         ),
     }
