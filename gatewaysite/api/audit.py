@@ -18,12 +18,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 AUDIT_USERNAME = "admin-api"
+# The same kind of user for changes made by `manage.py` commands.
+COMMAND_USERNAME = "manage-py"
 
 
-def audit_user_id() -> int:
+def audit_user_id(username: str = AUDIT_USERNAME) -> int:
     User = get_user_model()  # noqa: N806 - Django's idiom
     user, _ = User.objects.get_or_create(
-        username=AUDIT_USERNAME,
+        username=username,
         defaults={
             "password": make_password(None),  # unusable: no password can ever match
             "is_active": False,
@@ -34,12 +36,12 @@ def audit_user_id() -> int:
     return user.pk
 
 
-def _log(obj: models.Model, flag: int, message) -> None:
+def _log(obj: models.Model, flag: int, message, *, username: str = AUDIT_USERNAME) -> None:
     # Content type ids are cached per process; a flush and re-migrate (tests, a restore
     # from backup) gives them new ids, and a stale one would fail the whole change.
     ContentType.objects.clear_cache()
     LogEntry.objects.log_actions(
-        user_id=audit_user_id(),
+        user_id=audit_user_id(username),
         queryset=[obj],
         action_flag=flag,
         change_message=message,
@@ -47,10 +49,10 @@ def _log(obj: models.Model, flag: int, message) -> None:
     )
 
 
-def audit_added(obj: models.Model, *, note: str = "") -> None:
+def audit_added(obj: models.Model, *, note: str = "", username: str = AUDIT_USERNAME) -> None:
     """Record the creation of obj, as the admin site does ("Added.")."""
     message = [{"added": {}}]
-    _log(obj, ADDITION, message if not note else f"Added ({note}).")
+    _log(obj, ADDITION, message if not note else f"Added ({note}).", username=username)
 
 
 def audit_changed(obj: models.Model, *, fields: Iterable[str]) -> None:
@@ -58,6 +60,6 @@ def audit_changed(obj: models.Model, *, fields: Iterable[str]) -> None:
     _log(obj, CHANGE, [{"changed": {"fields": sorted(fields)}}])
 
 
-def audit_action(obj: models.Model, *, action: str) -> None:
+def audit_action(obj: models.Model, *, action: str, username: str = AUDIT_USERNAME) -> None:
     """Record an action that is not a field edit: "Revoked.", "Rotated; new key …"."""
-    _log(obj, CHANGE, action)
+    _log(obj, CHANGE, action, username=username)

@@ -130,3 +130,13 @@ def test_an_unknown_whole_key_is_not_echoed_back(db):
         call_command("rotate_api_key", unknown, stdout=StringIO(), stderr=StringIO())
     assert unknown not in str(exc.value)
     assert unknown[:12] in str(exc.value)
+
+
+def test_a_rotation_from_the_command_line_is_in_the_admin_history(make_key):
+    from django.contrib.admin.models import LogEntry
+
+    key, _ = make_key()
+    call_command("rotate_api_key", str(key.pk), stdout=io.StringIO(), stderr=io.StringIO())
+    entries = LogEntry.objects.filter(object_id=str(key.pk))
+    assert [e.user.username for e in entries] == ["manage-py"]
+    assert "rotate_api_key" in entries[0].change_message

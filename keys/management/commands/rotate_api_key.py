@@ -1,7 +1,9 @@
 import argparse
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from gatewaysite.api.audit import COMMAND_USERNAME, audit_action, audit_added
 from keys.exceptions import KeyNotRotatable
 from keys.models import APIKey
 from keys.selectors import key_find
@@ -48,7 +50,15 @@ class Command(BaseCommand):
                 f"Several API keys have the prefix {key.strip()[:12]!r}; give the key's id instead."
             ) from None
         try:
-            new, plaintext = key_rotate(key=old, grace_seconds=grace_seconds)
+            with transaction.atomic():
+                new, plaintext = key_rotate(key=old, grace_seconds=grace_seconds)
+                # The same history entries as a rotation through the admin API.
+                audit_action(
+                    old,
+                    action=f"Rotated by manage.py rotate_api_key; replaced by {new.key_prefix}….",
+                    username=COMMAND_USERNAME,
+                )
+                audit_added(new, note=f"rotated from {old.key_prefix}…", username=COMMAND_USERNAME)
         except KeyNotRotatable:
             raise CommandError(
                 f"API key {old.key_prefix}… ({old.name}) is revoked or expired; "
