@@ -14,5 +14,7 @@ format:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-bench:  ## the performance table (see README, Performance)
-	.venv/bin/python bench/run.py
+bench:  ## the performance table (see README, Performance); needs only requirements.txt
+	[ -x .venv/bin/python ] || python3 -m venv .venv
+	.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	.venv/bin/python bench/run.py $(BENCH_ARGS)
