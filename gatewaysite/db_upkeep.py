@@ -1,4 +1,4 @@
-"""A gunicorn worker's background upkeep of its database, off every request's path.
+"""A gunicorn worker's background upkeep of its SQLite database, off every request's path.
 
 SQLite: by default SQLite checkpoints the WAL on the commit that crosses 1,000 pages,
 so every few hundred requests one request's log write took 5 ms or more while holding
@@ -8,21 +8,18 @@ blocks a gevent worker whole). gunicorn workers turn the automatic checkpoint of
 from a real OS thread, which never blocks writers. Short-lived commands
 (`manage.py …`) keep SQLite's default.
 
-PostgreSQL: the pool's connections are health-checked every few seconds here
-(`ConnectionPool.check()`: a broken idle connection is replaced), rather than with a
-round trip each time a request takes one, which cost two round trips per request.
+(PostgreSQL needs none: its pool checks each connection as it lends it, and WAL
+checkpoints are the server's business.)
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_SECONDS = 1.0
-POOL_CHECK_EVERY_SECONDS = 5.0
 
 
 def _checkpoint_forever(path: str) -> None:
@@ -38,21 +35,6 @@ def _checkpoint_forever(path: str) -> None:
             logger.debug("background checkpoint skipped: %s", exc)
 
 
-def _check_pool_forever() -> None:
-    import time
-
-    from django.db import connections
-
-    while True:
-        time.sleep(POOL_CHECK_EVERY_SECONDS)  # a greenlet's sleep under gevent
-        try:
-            pool = connections["default"].pool
-            if pool is not None:
-                pool.check()
-        except Exception as exc:  # the database is away: requests answer 503 meanwhile
-            logger.debug("pool check failed: %s", exc)
-
-
 def start_db_upkeep() -> None:
     """Start this worker's upkeep for its database (called from gunicorn.conf.py)."""
     from django.conf import settings
@@ -64,6 +46,3 @@ def start_db_upkeep() -> None:
             # A real OS thread even under gevent's monkey patching.
             start_new_thread = monkey.get_original("_thread", "start_new_thread")
             start_new_thread(_checkpoint_forever, (str(database["NAME"]),))
-    elif database["ENGINE"] == "django.db.backends.postgresql":
-        # Under gevent, threading is patched: this is a greenlet, like the requests.
-        threading.Thread(target=_check_pool_forever, daemon=True, name="pool-check").start()

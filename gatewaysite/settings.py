@@ -129,10 +129,9 @@ DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
 _db = env.db_url_config(DATABASE_URL or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
 if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not also keep them
-    # Health checks run in the background, every few seconds, on the pool's idle
-    # connections (gatewaysite/db_upkeep.py), not with a round trip each time a request
-    # takes a connection (twice per proxied request).
-    _db["CONN_HEALTH_CHECKS"] = False
+    # With a pool: the pool checks each connection as it lends it (a short round trip),
+    # so a connection broken by a database restart never reaches a request.
+    _db["CONN_HEALTH_CHECKS"] = True
     _db["OPTIONS"] = {
         "connect_timeout": 3,
         # Log rows are written twice per request; not waiting for the disk on each

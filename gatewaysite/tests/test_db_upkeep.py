@@ -68,23 +68,20 @@ def _backends(application_name: str) -> list[int]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_broken_pooled_connections_are_replaced_before_a_request_meets_them(start_gateway):
+def test_broken_pooled_connections_never_reach_a_request(start_gateway):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL-only (runs in the PostgreSQL half of the suite)")
     app_name = f"gw-upkeep-test-{os.getpid()}"
     gateway = start_gateway(workers=1, env={"PGAPPNAME": app_name})
     try:
-        assert requests.get(f"{gateway.url}/v1/models", timeout=5).status_code == 401
+        for _ in range(5):  # a few pooled connections
+            assert requests.get(f"{gateway.url}/v1/models", timeout=5).status_code == 401
         old = _backends(app_name)
         assert old
         with connection.cursor() as cursor:  # as a database restart would
             cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [old])
-        deadline = time.monotonic() + 15
-        while not (set(_backends(app_name)) - set(old)):
-            assert time.monotonic() < deadline, "the pool did not replace its broken connections"
-            time.sleep(0.2)
         statuses = [
-            requests.get(f"{gateway.url}/v1/models", timeout=5).status_code for _ in range(10)
+            requests.get(f"{gateway.url}/v1/models", timeout=10).status_code for _ in range(10)
         ]
         assert statuses == [401] * 10  # answered from the database, never a 503
     finally:
