@@ -30,17 +30,20 @@ def log_open(
 
     A worker killed after this leaves the row behind as unfinished, never nothing.
     """
-    return insert_row(
-        {
-            "request_id": request_id,
-            "method": method[:10],
-            "path": path[:2000],
-            "api_key_id": api_key_id,
-            "upstream_id": upstream_id,
-            "model": model[:200],
-            "is_stream": is_stream,
-        }
-    )
+    return insert_row(_opening(request_id, method, path, api_key_id, upstream_id, model, is_stream))
+
+
+def _opening(request_id, method, path, api_key_id, upstream_id, model, is_stream) -> dict:
+    """What a row knows from the moment its request is accepted."""
+    return {
+        "request_id": request_id,
+        "method": method[:10],
+        "path": path[:2000],
+        "api_key_id": api_key_id,
+        "upstream_id": upstream_id,
+        "model": model[:200],
+        "is_stream": is_stream,
+    }
 
 
 def log_finish(
@@ -99,13 +102,7 @@ def log_record(
     """
     return insert_row(
         {
-            "request_id": request_id,
-            "method": method[:10],
-            "path": path[:2000],
-            "api_key_id": api_key_id,
-            "upstream_id": upstream_id,
-            "model": model[:200],
-            "is_stream": is_stream,
+            **_opening(request_id, method, path, api_key_id, upstream_id, model, is_stream),
             "status_code": status_code,
             "duration_ms": duration_ms,
             "ttfb_ms": duration_ms,
