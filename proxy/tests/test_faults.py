@@ -451,18 +451,21 @@ def test_database_away_and_back_503s_in_dialect_then_serves_again(start_gateway,
         assert requests.get(f"{gateway.url}/healthz", timeout=5).status_code == 200
 
         relay.restore()
-        # Each worker's pool reconnects on its own (with backoff): poll, then expect
-        # every request to succeed, on whichever worker it lands.
+
+        # Each worker's pool reconnects on its own, with backoff, so one worker may
+        # serve again a little before the other: recovered means ten requests in a row
+        # succeed, wherever they land, with no restart.
+        def recovered() -> bool:
+            return requests.get(f"{gateway.url}/readyz", timeout=10).status_code == 200 and all(
+                chat().status_code == 200 for _ in range(10)
+            )
+
         wait_until(
-            lambda: (
-                requests.get(f"{gateway.url}/readyz", timeout=10).status_code == 200
-                and chat().status_code == 200
-            ),
-            timeout=30,
+            recovered,
+            timeout=45,
             interval=0.5,
             message="the gateway did not recover once the database came back",
         )
-        assert [chat().status_code for _ in range(10)] == [200] * 10
         assert messages().status_code == 200
         assert "Traceback" not in gateway.output()
     finally:
