@@ -244,7 +244,9 @@ def test_slow_stream_spaces_its_chunks_and_counts_a_client_that_leaves(fp):
         assert next(events) == b""
         assert b"chunk-0" in next(events)
         second = time.monotonic() - started
-    assert first < 0.09 and second >= 0.09
+    # The role event comes before the first delay, the first text after it (the
+    # bounds leave room for a loaded machine).
+    assert second >= 0.09 and second - first >= 0.05
     assert fp.wait_for_disconnects(1, timeout=5)
     # A stream read to its end is no disconnect.
     answer = requests.post(
