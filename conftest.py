@@ -39,6 +39,19 @@ def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.02, mess
         time.sleep(interval)
 
 
+def manage_py(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `manage.py <args>` as an operator would, capturing its output and exit code."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _database_url_for_subprocess() -> str:
     from django.db import connection
 

@@ -2,14 +2,13 @@
 
 import datetime as dt
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from conftest import manage_py
 from gatewaysite.tests.adminsite import rows_containing
 from keys.exceptions import KeyInvalid
 from keys.models import APIKey
@@ -96,15 +95,7 @@ def test_help_and_exit_codes_from_the_shell(transactional_db, gateway_env, make_
     key, _ = make_key()
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", "rotate_api_key", *args],
-            cwd=ROOT,
-            env=gateway_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return manage_py("rotate_api_key", *args, env=gateway_env)
 
     help_text = run("--help")
     assert help_text.returncode == 0 and "--grace-seconds N" in help_text.stdout

@@ -2,8 +2,6 @@
 
 import datetime as dt
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from conftest import manage_py
 from logs.models import RequestLog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,15 +141,7 @@ def test_from_the_shell_with_the_real_clock(transactional_db, gateway_env):
     kept = _log(now - dt.timedelta(days=30) + dt.timedelta(minutes=1))
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", "prune_logs", *args],
-            cwd=ROOT,
-            env=gateway_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return manage_py("prune_logs", *args, env=gateway_env)
 
     help_text = run("--help")
     assert help_text.returncode == 0 and "--dry-run" in help_text.stdout

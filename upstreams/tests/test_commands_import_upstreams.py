@@ -2,13 +2,12 @@
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from conftest import manage_py
 from gatewaysite.tests.adminsite import rows_containing
 from upstreams import crypto
 from upstreams.models import Upstream
@@ -107,15 +106,7 @@ def test_from_the_shell(transactional_db, gateway_env):
     env = {**gateway_env, "UPSTREAMS": json.dumps([OPENAI, {**ANTHROPIC, "provider": "x"}])}
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", "import_upstreams", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return manage_py("import_upstreams", *args, env=env)
 
     help_text = run("--help")
     assert help_text.returncode == 0 and "--if-empty" in help_text.stdout

@@ -2,8 +2,6 @@
 
 import hashlib
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
 from bench.fake_provider import FakeProvider
+from conftest import manage_py
 from upstreams import crypto
 from upstreams.models import Upstream
 
@@ -85,15 +84,7 @@ def test_an_unreadable_secret_is_named_and_fails_the_run(make_upstream, settings
 
 
 def _manage(env, *args):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return manage_py(*args, env=env)
 
 
 @pytest.fixture
