@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "upstreams",
     "logs",
     "proxy",
+    "limits",
 ]
 
 # No GZip or ConditionalGet middleware: they would buffer the proxy's event streams.
@@ -220,6 +221,8 @@ PROXY_MAX_BODY_BYTES = env.int("PROXY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
 # Seconds to open a connection to an upstream (capped by the upstream's own timeout).
 PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=10.0)
+# Output tokens a budget reserves for a request that sets no max_tokens (limits app).
+BUDGET_DEFAULT_MAX_TOKENS = env.int("BUDGET_DEFAULT_MAX_TOKENS", default=4096)
 
 # --- Django REST framework ----------------------------------------------------------
 # The admin token is the only door (gatewaysite/api/auth.py): no Session or Basic

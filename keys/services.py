@@ -14,6 +14,7 @@ from gatewaysite.instances import mirror_row
 from keys import secrets
 from keys.exceptions import InvalidUpstreams, KeyNotRotatable, MissingUpstreams
 from keys.models import APIKey, KeyringVersion
+from limits.services import limits_inherit
 from upstreams.selectors import upstreams_active_by_ids
 
 UNSET: Any = object()
@@ -115,6 +116,7 @@ def key_rotate(*, key: APIKey, grace_seconds: int | None = None) -> tuple[APIKey
         **fields,
     )
     new_key.upstreams.set(key.upstreams.all())
+    limits_inherit(from_key_id=key.pk, to_key_id=new_key.pk)
     if grace_seconds:
         ends = now + dt.timedelta(seconds=grace_seconds)
         if key.revoked_at is None or key.revoked_at > ends:

@@ -17,6 +17,7 @@ _OPENAI_ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     413: "invalid_request_error",
+    429: "rate_limit_error",
 }
 
 

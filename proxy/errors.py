@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError
 
 from keys.exceptions import KeyExpired, KeyInvalid, KeyMissing
+from limits.exceptions import LimitRefused
 from upstreams.crypto import SecretUnreadable
 from upstreams.exceptions import UnknownUpstream, UpstreamForbidden, UpstreamUnavailable
 
@@ -76,6 +77,7 @@ class Refusal:
     status: int
     code: str
     message: str
+    retry_after: int | None = None  # whole seconds, sent as Retry-After
 
 
 # Order matters only for subclasses; these are all leaves.
@@ -94,7 +96,11 @@ _TABLE: tuple[tuple[type[BaseException], int, str, str | None], ...] = (
 
 
 # Everything the proxy answers with an error of its own rather than a 500.
-REFUSED: tuple[type[BaseException], ...] = (GatewayError, *(row[0] for row in _TABLE))
+REFUSED: tuple[type[BaseException], ...] = (
+    GatewayError,
+    LimitRefused,
+    *(row[0] for row in _TABLE),
+)
 
 INTERNAL = Refusal(500, "internal_error", "The gateway failed to handle this request")
 
@@ -103,6 +109,8 @@ def refusal_for(exc: BaseException) -> Refusal:
     """The status, code and caller-safe message for an exception the proxy answers itself."""
     if isinstance(exc, GatewayError):
         return Refusal(exc.status, exc.code, str(exc) or exc.code)
+    if isinstance(exc, LimitRefused):
+        return Refusal(exc.status, exc.code, str(exc), retry_after=exc.retry_after)
     for kind, status, code, fixed_message in _TABLE:
         if isinstance(exc, kind):
             return Refusal(status, code, fixed_message or str(exc) or code)

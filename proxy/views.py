@@ -3,16 +3,21 @@
 The recipe, in order (`_serve`):
   1. read the request: the path must stay inside any upstream's base_url
   2. authenticate the key                       keys.selectors.key_authenticate
-  3. choose the upstream                        upstreams.selectors.upstream_choose
-  4. read the body (up to PROXY_MAX_BODY_BYTES) and peek at `model` and `stream`
+  3. read the body (up to PROXY_MAX_BODY_BYTES) and peek at `model` and `stream`
+     admit it against the key's limits, reserving its worst case
+                                                limits.services.limits_admit
+  4. choose the upstream                        upstreams.selectors.upstream_choose
   5. open the log row (in flight)               logs.services.log_open
      and give the database connection back: the answer may take minutes
   6. forward, once                              proxy.forward.upstream_send
   7. relay the answer as it arrives             proxy.relay.Relay
   8. finish the row when the answer ends, however it ends     logs.services.log_finish
+     and settle the reservation to what was recorded    limits.services.limits_settle
 
 A request refused before step 6 gets one finished row (logs.services.log_record) and
 an error in the caller's dialect; so does one whose upstream cannot be reached.
+Every path that
+admits a request settles it exactly once, whatever follows (`_settle`).
 Every answer carries X-Gateway-Request-ID, the request_id of its row. Only when the
 database itself is down is there no row (and the answer is a 503).
 """
@@ -35,6 +40,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
+from limits.services import limits_admit, limits_settle
 from logs.services import log_finish, log_open, log_record
 from proxy import dialects, forward
 from proxy.errors import INTERNAL, REFUSED, Refusal, UpstreamUnreachable, refusal_for
@@ -62,6 +68,7 @@ class _Call:
     model: str = ""
     is_stream: bool = False
     log_id: int | None = None
+    ticket: object | None = None  # the limits reservation, until settled
 
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -81,9 +88,12 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
     try:
         return _serve(request, call)
     except REFUSED as exc:
-        return _refuse(call, refusal_for(exc), write_row=not isinstance(exc, DatabaseError))
+        refusal = refusal_for(exc)
+        _settle(call, status=refusal.status)
+        return _refuse(call, refusal, write_row=not isinstance(exc, DatabaseError))
     except Exception:
         logger.exception("proxy failure on request %s", call.request_id)
+        _settle(call, status=INTERNAL.status)
         return _refuse(call, INTERNAL, write_row=True)
 
 
@@ -105,10 +115,19 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         )
     )
     call.api_key_id = grant.id
+
+    # 3. read the body, and admit the request against the key's limits
+    body = None
+    if meta.get("CONTENT_LENGTH") or meta.get("HTTP_TRANSFER_ENCODING"):
+        body = forward.read_body(meta, limit=settings.PROXY_MAX_BODY_BYTES)
+        model, call.is_stream = peek_request(body, meta.get("CONTENT_TYPE", ""))
+        call.model = _printable(model)
+    call.ticket = limits_admit(key_id=grant.id, model=call.model, body=body)
+
     if request.path_info == "/v1/upstreams" and call.method == "GET":
         return _upstream_names(call, grant)
 
-    # 3. choose the upstream
+    # 4. choose the upstream
     route = upstream_choose(
         upstream_ids=grant.upstream_ids,
         requested_name=meta.get("HTTP_X_UPSTREAM_NAME") or None,
@@ -116,13 +135,6 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     )
     call.upstream_id = route.id
     secret_name, secret_value = dialects.secret_header(provider=route.provider, secret=route.secret)
-
-    # 4. read the body
-    body = None
-    if meta.get("CONTENT_LENGTH") or meta.get("HTTP_TRANSFER_ENCODING"):
-        body = forward.read_body(meta, limit=settings.PROXY_MAX_BODY_BYTES)
-        model, call.is_stream = peek_request(body, meta.get("CONTENT_TYPE", ""))
-        call.model = _printable(model)
 
     # 5. open the log row, then let go of the database connection
     call.log_id = log_open(
@@ -193,6 +205,7 @@ def _upstream_names(call: _Call, grant: KeyGrant) -> HttpResponse:
         duration_ms=call.elapsed_ms(),
         api_key_id=call.api_key_id,
     )
+    _settle(call, status=200)
     return _json(call, 200, json.dumps({"upstreams": names}).encode("utf-8"))
 
 
@@ -213,8 +226,24 @@ def _finisher(call: _Call):
                 call.request_id,
                 ending.status,
             )
+        _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens)
 
     return finish
+
+
+def _settle(call: _Call, *, status: int, total_tokens: int | None = None) -> None:
+    """Replace the request's reservation (if its key has limits) with what it recorded."""
+    ticket, call.ticket = call.ticket, None
+    if ticket is None:
+        return
+    try:
+        limits_settle(ticket=ticket, status=status, total_tokens=total_tokens)  # type: ignore[arg-type]
+    except DatabaseError:
+        # The reservation expires on its own within PROXY_MAX_STREAM_SECONDS.
+        logger.warning(
+            "request %s ended but its reservation could not be settled: database unavailable",
+            call.request_id,
+        )
 
 
 def _refuse(call: _Call, refusal: Refusal, *, write_row: bool) -> HttpResponse:
@@ -226,7 +255,10 @@ def _refuse(call: _Call, refusal: Refusal, *, write_row: bool) -> HttpResponse:
     )
     # Status 0 (the client left while sending): the row says no answer came; the
     # answer below goes nowhere, but a WSGI answer needs a real status.
-    return _json(call, refusal.status or 400, body)
+    response = _json(call, refusal.status or 400, body)
+    if refusal.retry_after is not None:
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _write_refusal_row(call: _Call, refusal: Refusal) -> None:

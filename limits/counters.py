@@ -1,0 +1,156 @@
+"""Where the counters live: the one place that reads and writes them.
+
+The database (SQLite or PostgreSQL) holds them, so every worker of every instance
+that shares it sees the same counts: admission is one transaction that locks the
+lineage's KeyLimits row (PostgreSQL: SELECT … FOR UPDATE; SQLite: the IMMEDIATE
+transaction already holds the write lock), counts, and inserts the reservation.
+Check and reservation are therefore one atomic step: N workers never admit N times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, F, Min, Q, Sum
+
+from limits import windows
+from limits.exceptions import BudgetExceeded, RateLimited
+from limits.models import KeyLimits, Reservation, Spend
+from limits.selectors import Policy
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What one request asks of its key's limits: its worst case."""
+
+    tokens: int
+    usd: Decimal | None
+    window_start: dt.datetime
+    resets_at: dt.datetime | None
+
+
+@dataclass
+class Ticket:
+    """An admitted request's reservation, until it is settled."""
+
+    reservation_id: int
+    policy: Policy
+    demand: Demand
+
+
+def counters_admit(*, policy: Policy, demand: Demand, hold_seconds: float) -> Ticket:
+    """Reserve `demand` against the policy, or raise RateLimited / BudgetExceeded.
+
+    The reservation counts as in flight for at most `hold_seconds` (the longest a
+    request can live), so one whose worker died is released by then.
+    """
+    with transaction.atomic():
+        list(KeyLimits.objects.select_for_update().filter(pk=policy.id).values_list("pk"))
+        now = time.time()
+        since = now - windows.ROLLING_SECONDS
+        recent = Q(admitted_at__gt=since)
+        live = Q(settled=False, expires_at__gt=now)
+        in_window = live & Q(window_start=demand.window_start)
+        counts = Reservation.objects.filter(limits_id=policy.id).aggregate(
+            recent=Count("id", filter=recent),
+            oldest=Min("admitted_at", filter=recent),
+            recent_tokens=Sum("tokens", filter=recent),
+            in_flight=Count("id", filter=live),
+            reserved_tokens=Sum("tokens", filter=in_window),
+            reserved_usd=Sum("usd", filter=in_window),
+        )
+        _check_rates(policy, counts, now)
+        if policy.budget_tokens is not None or policy.budget_usd is not None:
+            _check_budget(policy, demand, counts, now)
+        reservation = Reservation.objects.create(
+            limits_id=policy.id,
+            admitted_at=now,
+            expires_at=now + hold_seconds,
+            window_start=demand.window_start,
+            tokens=demand.tokens,
+            usd=demand.usd,
+        )
+        # Rows that can no longer count towards anything: out of the rolling minute and
+        # settled (or expired). Deleted here, under the lock, so the table stays as
+        # small as one minute of traffic plus what is in flight.
+        Reservation.objects.filter(limits_id=policy.id, admitted_at__lte=since).filter(
+            Q(settled=True) | Q(expires_at__lte=now)
+        ).delete()
+    return Ticket(reservation_id=reservation.id, policy=policy, demand=demand)
+
+
+def _check_rates(policy: Policy, counts: dict, now: float) -> None:
+    if policy.rpm_limit is not None and counts["recent"] >= policy.rpm_limit:
+        raise RateLimited(
+            f"Rate limit reached: at most {policy.rpm_limit} requests per minute for this key",
+            retry_after=windows.seconds_until(counts["oldest"] + windows.ROLLING_SECONDS, now),
+        )
+    if policy.tpm_limit is not None and (counts["recent_tokens"] or 0) >= policy.tpm_limit:
+        raise RateLimited(
+            f"Token rate limit reached: at most {policy.tpm_limit} tokens per minute for this key",
+            retry_after=windows.seconds_until(counts["oldest"] + windows.ROLLING_SECONDS, now),
+        )
+    if policy.max_parallel is not None and counts["in_flight"] >= policy.max_parallel:
+        raise RateLimited(
+            f"Too many requests in flight: at most {policy.max_parallel} at once for this key",
+            retry_after=1,
+        )
+
+
+def _check_budget(policy: Policy, demand: Demand, counts: dict, now: float) -> None:
+    spent = (
+        Spend.objects.filter(limits_id=policy.id, window_start=demand.window_start)
+        .values_list("spent_tokens", "spent_usd")
+        .first()
+    ) or (0, Decimal(0))
+    retry = windows.seconds_until(demand.resets_at, now) if demand.resets_at else None
+    period = "" if demand.resets_at is None else f" this {policy.budget_period}"
+    if policy.budget_tokens is not None and demand.tokens:
+        if demand.tokens > policy.budget_tokens:
+            raise BudgetExceeded(
+                f"This request could use up to {demand.tokens} tokens, more than the key's "
+                f"whole budget of {policy.budget_tokens}; lower its output limit "
+                "(max_tokens) or its input"
+            )
+        left = policy.budget_tokens - spent[0] - (counts["reserved_tokens"] or 0)
+        if demand.tokens > left:
+            raise BudgetExceeded(
+                f"The key's token budget{period} cannot cover this request's worst case "
+                f"({demand.tokens} tokens; {max(0, left)} left)",
+                retry_after=retry,
+            )
+    if policy.budget_usd is not None and demand.usd is not None:
+        if demand.usd > policy.budget_usd:
+            raise BudgetExceeded(
+                f"This request could cost up to ${demand.usd:.6f}, more than the key's whole "
+                f"budget of ${policy.budget_usd}; lower its output limit (max_tokens)"
+            )
+        left_usd = policy.budget_usd - spent[1] - (counts["reserved_usd"] or Decimal(0))
+        if demand.usd > left_usd:
+            raise BudgetExceeded(
+                f"The key's budget{period} cannot cover this request's worst case "
+                f"(${demand.usd:.6f}; ${max(Decimal(0), left_usd):.6f} left)",
+                retry_after=retry,
+            )
+
+
+def counters_settle(*, ticket: Ticket, tokens: int, usd: Decimal | None) -> None:
+    """Replace the ticket's reservation with what the request recorded."""
+    policy = ticket.policy
+    with transaction.atomic():
+        Reservation.objects.filter(pk=ticket.reservation_id).update(
+            settled=True, tokens=tokens, usd=usd
+        )
+        if policy.budget_tokens is None and policy.budget_usd is None:
+            return
+        changes = {"spent_tokens": F("spent_tokens") + tokens}
+        if usd is not None:
+            changes["spent_usd"] = F("spent_usd") + usd
+        window = ticket.demand.window_start
+        if not Spend.objects.filter(limits_id=policy.id, window_start=window).update(**changes):
+            Spend.objects.get_or_create(limits_id=policy.id, window_start=window)
+            Spend.objects.filter(limits_id=policy.id, window_start=window).update(**changes)

@@ -1,0 +1,24 @@
+"""Why a request was not admitted. The proxy maps these to 429 answers in the caller's dialect."""
+
+from __future__ import annotations
+
+
+class LimitRefused(Exception):
+    status = 429
+    code = "limit_refused"
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(LimitRefused):
+    """Over rpm_limit, tpm_limit or max_parallel."""
+
+    code = "rate_limit_exceeded"
+
+
+class BudgetExceeded(LimitRefused):
+    """The budget left in the window cannot cover the request's worst case."""
+
+    code = "budget_exceeded"

@@ -1,0 +1,126 @@
+"""Every write to limits: setting them on a key, inheriting them on rotation, and the
+proxy's admission and settlement of each request."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from limits import counters, windows
+from limits.counters import Demand, Ticket
+from limits.models import KeyLimits, KeyLimitsLink, LimitsVersion
+from limits.selectors import limits_policy_for_key
+from limits.worst_case import worst_case_tokens
+
+logger = logging.getLogger(__name__)
+
+LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "max_parallel", "budget_usd", "budget_tokens")
+ALL_FIELDS = (*LIMIT_FIELDS, "budget_period")
+
+
+def _lineage(key) -> list:
+    """Every key rotated from or to this one, itself included."""
+    from keys.models import APIKey
+
+    root = key
+    seen = {root.pk}
+    while root.rotated_from_id is not None and root.rotated_from_id not in seen:
+        root = APIKey.objects.get(pk=root.rotated_from_id)
+        seen.add(root.pk)
+    ids, frontier = {root.pk}, [root.pk]
+    while frontier:
+        frontier = list(
+            APIKey.objects.filter(rotated_from_id__in=frontier)
+            .exclude(pk__in=ids)
+            .values_list("pk", flat=True)
+        )
+        ids.update(frontier)
+    return list(ids)
+
+
+@transaction.atomic
+def limits_set(*, key, **fields: Any) -> KeyLimits | None:
+    """Set some of a key's limits (None removes one); shared by its whole lineage.
+
+    Fields: rpm_limit, tpm_limit, max_parallel, budget_usd, budget_tokens, budget_period.
+    """
+    unknown = set(fields) - set(ALL_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown limit fields: {sorted(unknown)}")
+    if not fields:
+        return None
+    link = KeyLimitsLink.objects.select_related("limits").filter(key_id=key.pk).first()
+    if link is None:
+        limits = KeyLimits.objects.create()
+        for key_id in _lineage(key):
+            KeyLimitsLink.objects.update_or_create(key_id=key_id, defaults={"limits": limits})
+    else:
+        limits = KeyLimits.objects.select_for_update().get(pk=link.limits_id)
+    for name, value in fields.items():
+        setattr(limits, name, value if name != "budget_period" or value else windows.MONTH)
+    limits.save()
+    LimitsVersion.bump()
+    return limits
+
+
+@transaction.atomic
+def limits_inherit(*, from_key_id: uuid.UUID, to_key_id: uuid.UUID) -> None:
+    """A rotated key keeps its predecessor's limits, budget, spend and reservations."""
+    limits_id = (
+        KeyLimitsLink.objects.filter(key_id=from_key_id).values_list("limits_id", flat=True).first()
+    )
+    if limits_id is None:
+        return
+    KeyLimitsLink.objects.update_or_create(key_id=to_key_id, defaults={"limits_id": limits_id})
+    LimitsVersion.bump()
+
+
+def limits_admit(*, key_id: uuid.UUID, model: str, body: bytes | None) -> Ticket | None:
+    """Admit a request against its key's limits, reserving its worst case; None when the
+    key has no limits. Raises RateLimited or BudgetExceeded (nothing is counted then)."""
+    policy = limits_policy_for_key(key_id=key_id)
+    if policy is None:
+        return None
+    tokens, usd = 0, None
+    if model and policy.needs_tokens:
+        input_bound, output_bound = worst_case_tokens(
+            body, default_output=settings.BUDGET_DEFAULT_MAX_TOKENS
+        )
+        tokens = input_bound + output_bound
+    now = timezone.now()
+    demand = Demand(
+        tokens=tokens,
+        usd=usd,
+        window_start=windows.window_start(policy.budget_period, now),
+        resets_at=windows.window_end(policy.budget_period, now),
+    )
+    return counters.counters_admit(
+        policy=policy, demand=demand, hold_seconds=settings.PROXY_MAX_STREAM_SECONDS
+    )
+
+
+def limits_settle(
+    *, ticket: Ticket, status: int, total_tokens: int | None, cost_usd: Decimal | None = None
+) -> None:
+    """Replace a request's reservation with what it recorded, however it ended.
+
+    Usage that could not be read is never taken as zero: an answer that started (2xx)
+    keeps its whole reservation as spent; one that failed (no answer, or an error
+    status, which providers do not bill) spends nothing.
+    """
+    demand = ticket.demand
+    billed = 200 <= status < 400
+    if total_tokens is not None:
+        tokens = total_tokens
+    else:
+        tokens = demand.tokens if billed else 0
+    usd = cost_usd
+    if usd is None and demand.usd is not None:
+        usd = demand.usd if billed else Decimal(0)
+    counters.counters_settle(ticket=ticket, tokens=tokens, usd=usd)

@@ -1,0 +1,35 @@
+"""A request's worst case in tokens, read from its body. Pure: no I/O, no Django."""
+
+from __future__ import annotations
+
+import json
+
+# The output limits a body may carry, in the order the dialects name them (OpenAI chat,
+# OpenAI chat's newer name, OpenAI Responses; Anthropic uses max_tokens).
+OUTPUT_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+# Bodies are parsed whole up to this size to find the output limit (the proxy parses
+# as much to peek at the model); a larger one is assumed to set none.
+PARSE_BYTES = 1024 * 1024
+
+
+def output_limit(body: bytes | None) -> int | None:
+    """The output limit the body sets (the smallest if several), or None."""
+    if not body or len(body) > PARSE_BYTES or body.lstrip()[:1] != b"{":
+        return None
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    found = [
+        value for name in OUTPUT_LIMIT_FIELDS if type(value := obj.get(name)) is int and value >= 0
+    ]
+    return min(found) if found else None
+
+
+def worst_case_tokens(body: bytes | None, *, default_output: int) -> tuple[int, int]:
+    """(input, output) upper bounds: input by the body's byte length (no tokenizer makes
+    more tokens than bytes), output by the body's limit, else `default_output`."""
+    limit = output_limit(body)
+    return len(body or b""), default_output if limit is None else limit
