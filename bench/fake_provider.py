@@ -7,6 +7,7 @@ requests a second and never becomes the benchmark's bottleneck.
 
     fp = FakeProvider(host="127.0.0.1", port=0).start()   # background thread, own loop
     fp.base_url, fp.requests, fp.disconnects, fp.wait_for_disconnects(1), fp.stop()
+    fp.max_in_flight: the most answers it was writing at once since clear()
 
     python bench/fake_provider.py --port 9100 [--processes 2]   # for the benchmark
 
@@ -551,6 +552,7 @@ class _Connection(asyncio.Protocol):
         self.provider._connections.discard(self)
         if self.busy:
             self.busy = False
+            self.provider._leave()
             self.provider._count_disconnect()
         if self.task is not None:
             self.task.cancel()
@@ -663,6 +665,7 @@ class _Connection(asyncio.Protocol):
         if provider.record:
             provider.requests.append(Received(method, target, headers, body))
         answer = build_answer(n, method, target, headers, body, keep_alive)
+        provider._enter()
         # Writes that follow each other without a delay go out as one.
         merged: list[tuple[float, bytes]] = []
         for delay, data in answer.pieces:
@@ -673,6 +676,7 @@ class _Connection(asyncio.Protocol):
         if answer.ending == "done" and len(merged) <= 1 and not (merged and merged[0][0]):
             if merged:
                 self.transport.write(merged[0][1])
+            provider._leave()
             if not keep_alive:
                 self.transport.close()
                 self.gone = True
@@ -697,6 +701,7 @@ class _Connection(asyncio.Protocol):
         if ending == "stall":
             return  # busy until the client goes away (counted as a disconnect)
         self.busy = False
+        self.provider._leave()
         self.task = None
         if ending in ("reset", "close"):
             await asyncio.sleep(FAULT_PAUSE_SECONDS)
@@ -735,6 +740,8 @@ class FakeProvider:
         self.requests: list[Received] = []
         self._disconnects = 0
         self._counter = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._cond = threading.Condition()
         self._connections: set[_Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -753,6 +760,7 @@ class FakeProvider:
         with self._cond:
             self.requests.clear()
             self._disconnects = 0
+            self.max_in_flight = self.in_flight
 
     def wait_for_disconnects(self, n: int, timeout: float = 5.0) -> bool:
         with self._cond:
@@ -762,6 +770,14 @@ class FakeProvider:
         with self._cond:
             self._disconnects += 1
             self._cond.notify_all()
+
+    def _enter(self) -> None:
+        # Only the provider's own loop thread calls _enter and _leave.
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
 
     def _next_number(self) -> int:
         self._counter += 1

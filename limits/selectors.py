@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from limits import windows
@@ -95,23 +95,14 @@ class KeyLimitsView:
     spend: dict | None = None
 
 
-def _spend(limits: KeyLimits | None, now: dt.datetime) -> dict:
+def _spend(limits: KeyLimits | None, now: dt.datetime, spent: dict, reserved: dict) -> dict:
     period = limits.budget_period if limits else windows.MONTH
     start = windows.window_start(period, now)
     end = windows.window_end(period, now)
-    spent_usd, spent_tokens = Decimal(0), 0
-    reserved_usd, reserved_tokens = Decimal(0), 0
-    if limits is not None:
-        row = Spend.objects.filter(limits=limits, window_start=start).first()
-        if row is not None:
-            spent_usd, spent_tokens = row.spent_usd, row.spent_tokens
-        agg = Reservation.objects.filter(
-            Q(limits=limits, settled=False, window_start=start, expires_at__gt=time.time())
-        ).aggregate(tokens=Sum("tokens"), usd=Sum("usd"))
-        reserved_tokens = agg["tokens"] or 0
-        reserved_usd = agg["usd"] or Decimal(0)
     has_usd = limits is not None and limits.budget_usd is not None
     has_tokens = limits is not None and limits.budget_tokens is not None
+    spent_tokens, spent_usd = spent.get((limits and limits.pk, start), (0, Decimal(0)))
+    reserved_tokens, reserved_usd = reserved.get((limits and limits.pk, start), (0, Decimal(0)))
     return {
         "period": period,
         "window_start": start,
@@ -129,20 +120,44 @@ def _spend(limits: KeyLimits | None, now: dt.datetime) -> dict:
     }
 
 
-def limits_view_for_keys(
-    *, key_ids: list[uuid.UUID], now: dt.datetime | None = None
-) -> dict[uuid.UUID, KeyLimitsView]:
-    """Limits and current spend of each key (a key with none gets the empty view)."""
+def _limits_of(key) -> KeyLimits | None:
+    try:
+        return key.limits_link.limits
+    except KeyLimitsLink.DoesNotExist:
+        return None
+
+
+def limits_view_for_keys(*, keys, now: dt.datetime | None = None) -> dict:
+    """Limits and current spend of each key, by key id (a key with none gets the empty
+    view). No query for keys fetched with select_related("limits_link__limits") that have
+    no limits; two in all for a page of keys that have some."""
     now = now or timezone.now()
-    links = KeyLimitsLink.objects.filter(key_id__in=key_ids).select_related("limits")
-    by_key = {link.key_id: link.limits for link in links}
-    views = {}
-    for key_id in key_ids:
-        limits = by_key.get(key_id)
-        if limits is None:
-            views[key_id] = KeyLimitsView(spend=_spend(None, now))
-            continue
-        views[key_id] = KeyLimitsView(
-            **{f: getattr(limits, f) for f in _FIELDS}, spend=_spend(limits, now)
+    by_key = {key.pk: _limits_of(key) for key in keys}
+    rows = [limits for limits in by_key.values() if limits is not None]
+    spent: dict = {}
+    reserved: dict = {}
+    if rows:
+        ids = {limits.pk for limits in rows}
+        starts = {windows.window_start(limits.budget_period, now) for limits in rows}
+        for row in Spend.objects.filter(limits_id__in=ids, window_start__in=starts):
+            spent[(row.limits_id, row.window_start)] = (row.spent_tokens, row.spent_usd)
+        in_flight = (
+            Reservation.objects.filter(
+                limits_id__in=ids,
+                window_start__in=starts,
+                settled=False,
+                expires_at__gt=time.time(),
+            )
+            .values("limits_id", "window_start")
+            .annotate(tokens=Sum("tokens"), usd=Sum("usd"))
         )
+        for row in in_flight:
+            reserved[(row["limits_id"], row["window_start"])] = (
+                row["tokens"] or 0,
+                row["usd"] or Decimal(0),
+            )
+    views = {}
+    for key_id, limits in by_key.items():
+        fields = {f: getattr(limits, f) for f in _FIELDS} if limits is not None else {}
+        views[key_id] = KeyLimitsView(**fields, spend=_spend(limits, now, spent, reserved))
     return views

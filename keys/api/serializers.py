@@ -14,6 +14,11 @@ from gatewaysite.api.fields import (
 )
 from keys.models import APIKey
 from keys.services import MAX_GRACE_SECONDS
+from limits.api.serializers import (
+    LIMIT_READ_FIELDS,
+    KeyLimitsReadMixin,
+    KeyLimitsWriteSerializer,
+)
 
 
 class KeyStatus:
@@ -34,7 +39,7 @@ def key_status(key: APIKey, now) -> str:
     return KeyStatus.ACTIVE
 
 
-class KeySerializer(serializers.ModelSerializer):
+class KeySerializer(KeyLimitsReadMixin, serializers.ModelSerializer):
     upstream_ids = serializers.SerializerMethodField()
     key_masked = serializers.CharField(read_only=True)
     is_active = serializers.SerializerMethodField(
@@ -60,6 +65,7 @@ class KeySerializer(serializers.ModelSerializer):
             "last_used_at",
             "created_at",
             "updated_at",
+            *LIMIT_READ_FIELDS,
         ]
         read_only_fields = fields
 
@@ -109,7 +115,7 @@ class UpstreamIdsField(serializers.ListField):
         super().__init__(allow_empty=False, max_length=1000, **kwargs)
 
 
-class KeyWriteSerializer(serializers.Serializer):
+class KeyWriteSerializer(KeyLimitsWriteSerializer):
     # Not trimmed: what is sent is what is stored (and the schema's minLength means it).
     name = StrictCharField(min_length=1, max_length=200, trim_whitespace=False)
     description = StrictCharField(

@@ -21,6 +21,8 @@ from keys.api.serializers import (
     KeyWriteSerializer,
 )
 from keys.models import APIKey
+from limits.api.serializers import limits_context, split_limit_fields
+from limits.services import limits_set
 from upstreams.models import Upstream
 
 _WRITE_ERRORS = {
@@ -36,7 +38,7 @@ _WRITE_ERRORS = {
     retrieve=extend_schema(summary="Get a key", responses=KeySerializer),
 )
 class KeyViewSet(AdminViewSet):
-    queryset = APIKey.objects.prefetch_related(
+    queryset = APIKey.objects.select_related("limits_link__limits").prefetch_related(
         Prefetch("upstreams", queryset=Upstream.objects.only("id"))
     )
     serializer_class = KeySerializer
@@ -45,7 +47,8 @@ class KeyViewSet(AdminViewSet):
 
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(KeySerializer(page, many=True).data)
+        data = KeySerializer(page, many=True, context=limits_context(page)).data
+        return self.get_paginated_response(data)
 
     def retrieve(self, request, **kwargs):
         return Response(KeySerializer(self.get_object()).data)
@@ -57,8 +60,10 @@ class KeyViewSet(AdminViewSet):
     )
     def create(self, request):
         data = _valid(KeyWriteSerializer(data=request.data))
+        limits = split_limit_fields(data)
         with transaction.atomic():
             key, plaintext = services.key_create(**data)
+            limits_set(key=key, **limits)
             audit_added(key)
         return _created(key, plaintext)
 
@@ -70,10 +75,15 @@ class KeyViewSet(AdminViewSet):
     def partial_update(self, request, **kwargs):
         key = self.get_object()
         data = _valid(KeyWriteSerializer(data=request.data, partial=True))
-        if data:
+        limits = split_limit_fields(data)
+        if data or limits:
             with transaction.atomic():
-                key = services.key_update(key=key, **data)
-                audit_changed(key, fields=data)
+                if data:
+                    key = services.key_update(key=key, **data)
+                limits_set(key=key, **limits)
+                audit_changed(key, fields={**data, **limits})
+        if limits:
+            key = self.get_object()  # the limits as saved, not as first read
         return Response(KeySerializer(key).data)
 
     @extend_schema(summary="Revoke a key (it stops working at once)", responses={204: None})

@@ -1,0 +1,146 @@
+"""The limit fields of a key on the admin API: written on POST/PATCH /admin/keys, read
+with the key together with the current window's `spend`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from gatewaysite.api.fields import StrictCharField, StrictIntegerField
+from limits import windows
+from limits.selectors import KeyLimitsView, limits_view_for_keys
+
+LIMIT_WRITE_FIELDS = (
+    "rpm_limit",
+    "tpm_limit",
+    "max_parallel",
+    "budget_usd",
+    "budget_tokens",
+    "budget_period",
+)
+LIMIT_READ_FIELDS = (*LIMIT_WRITE_FIELDS, "spend")
+MAX_COUNT = 2**62
+
+
+class KeyLimitsWriteSerializer(serializers.Serializer):
+    """All optional; null removes a limit."""
+
+    rpm_limit = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="Requests admitted in any rolling 60 seconds; null for no limit.",
+    )
+    tpm_limit = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_COUNT,
+        help_text="Tokens (finished as recorded, in flight as reserved) in any rolling 60 s.",
+    )
+    max_parallel = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="Requests in flight at once (a stream counts until it ends).",
+    )
+    budget_usd = serializers.DecimalField(
+        required=False,
+        allow_null=True,
+        max_digits=24,
+        decimal_places=10,
+        min_value=Decimal(0),
+        help_text="USD per budget_period, as a decimal string.",
+    )
+    budget_tokens = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_COUNT,
+        help_text="Tokens per budget_period.",
+    )
+    budget_period = StrictCharField(
+        required=False,
+        allow_null=True,
+        help_text="`day`, `week` (from Monday), `month` (UTC calendar windows) or `total`; "
+        "default `month`.",
+    )
+
+    def validate_budget_period(self, value):
+        if value is not None and value not in windows.PERIODS:
+            raise serializers.ValidationError(f"Must be one of: {', '.join(windows.PERIODS)}.")
+        return value
+
+
+class SpendSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    window_start = serializers.DateTimeField()
+    resets_at = serializers.DateTimeField(allow_null=True)
+    spent_usd = serializers.DecimalField(max_digits=30, decimal_places=10, allow_null=True)
+    spent_tokens = serializers.IntegerField(allow_null=True)
+    reserved_usd = serializers.DecimalField(max_digits=30, decimal_places=10, allow_null=True)
+    reserved_tokens = serializers.IntegerField(allow_null=True)
+    remaining_usd = serializers.DecimalField(max_digits=30, decimal_places=10, allow_null=True)
+    remaining_tokens = serializers.IntegerField(allow_null=True)
+
+
+class KeyLimitsReadMixin(serializers.Serializer):
+    """Read fields of a key's limits. A list view puts `limits` (key id -> view) in the
+    context for its whole page at once; a single key reads its own."""
+
+    rpm_limit = serializers.SerializerMethodField()
+    tpm_limit = serializers.SerializerMethodField()
+    max_parallel = serializers.SerializerMethodField()
+    budget_usd = serializers.SerializerMethodField()
+    budget_tokens = serializers.SerializerMethodField()
+    budget_period = serializers.SerializerMethodField()
+    spend = serializers.SerializerMethodField()
+
+    def _limits(self, key) -> KeyLimitsView:
+        views = self.context.setdefault("limits", {})
+        if key.pk not in views:
+            views.update(limits_view_for_keys(keys=[key]))
+        return views[key.pk]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_rpm_limit(self, key):
+        return self._limits(key).rpm_limit
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_tpm_limit(self, key):
+        return self._limits(key).tpm_limit
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_max_parallel(self, key):
+        return self._limits(key).max_parallel
+
+    @extend_schema_field(serializers.DecimalField(max_digits=24, decimal_places=10))
+    def get_budget_usd(self, key):
+        value = self._limits(key).budget_usd
+        return None if value is None else str(value)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_budget_tokens(self, key):
+        return self._limits(key).budget_tokens
+
+    @extend_schema_field(serializers.ChoiceField(choices=windows.PERIODS))
+    def get_budget_period(self, key):
+        return self._limits(key).budget_period
+
+    @extend_schema_field(SpendSerializer)
+    def get_spend(self, key):
+        return SpendSerializer(self._limits(key).spend).data
+
+
+def split_limit_fields(data: dict) -> dict:
+    """Take the limit fields out of a key's validated write data."""
+    return {name: data.pop(name) for name in LIMIT_WRITE_FIELDS if name in data}
+
+
+def limits_context(keys) -> dict:
+    """Serializer context holding the limits of a whole page of keys, read at once."""
+    return {"limits": limits_view_for_keys(keys=keys)}

@@ -1,0 +1,151 @@
+"""Key limits on the admin API: written on POST/PATCH, read back with the window's spend,
+and kept by a rotated key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from conftest import remember_secret
+from gatewaysite.tests.admin_api import admin_client, assert_error
+from limits import windows
+from limits.counters import Demand, counters_admit
+from limits.selectors import limits_policy_for_key
+
+pytestmark = pytest.mark.django_db
+
+NO_SPEND = {
+    "spent_usd": None,
+    "spent_tokens": None,
+    "reserved_usd": None,
+    "reserved_tokens": None,
+    "remaining_usd": None,
+    "remaining_tokens": None,
+}
+
+
+@pytest.fixture
+def api(admin_token):
+    return admin_client(admin_token)
+
+
+def create(api, upstream, **fields):
+    response = api.post(
+        "/admin/keys", {"name": "k", "upstream_ids": [str(upstream.pk)], **fields}, format="json"
+    )
+    if response.status_code == 201:
+        remember_secret(response.json()["key"])
+    return response
+
+
+def test_a_key_without_limits_reads_nulls_and_a_monthly_window(api, make_upstream):
+    body = create(api, make_upstream()).json()
+    assert [body[f] for f in ("rpm_limit", "tpm_limit", "max_parallel")] == [None] * 3
+    assert (body["budget_usd"], body["budget_tokens"], body["budget_period"]) == (
+        None,
+        None,
+        "month",
+    )
+    start = windows.window_start("month", timezone.now())
+    assert body["spend"] == {
+        "period": "month",
+        "window_start": start.isoformat().replace("+00:00", "Z"),
+        "resets_at": windows.window_end("month", timezone.now()).isoformat().replace("+00:00", "Z"),
+        **NO_SPEND,
+    }
+
+
+def test_limits_set_on_create_are_read_back_with_the_spend(api, make_upstream):
+    body = create(
+        api,
+        make_upstream(),
+        rpm_limit=60,
+        tpm_limit=10000,
+        max_parallel=4,
+        budget_usd="12.50",
+        budget_tokens=100000,
+        budget_period="week",
+    ).json()
+    assert (body["rpm_limit"], body["tpm_limit"], body["max_parallel"]) == (60, 10000, 4)
+    assert body["budget_usd"] == "12.5000000000"
+    assert (body["budget_tokens"], body["budget_period"]) == (100000, "week")
+    spend = api.get(f"/admin/keys/{body['id']}").json()["spend"]
+    assert spend["period"] == "week"
+    assert spend["spent_tokens"] == 0 and spend["reserved_tokens"] == 0
+    assert spend["remaining_tokens"] == 100000
+    assert spend["spent_usd"] == "0E-10" or float(spend["spent_usd"]) == 0
+    assert float(spend["remaining_usd"]) == 12.5
+    listed = api.get("/admin/keys").json()["items"]
+    assert listed[0]["rpm_limit"] == 60 and listed[0]["spend"]["period"] == "week"
+
+
+def test_patch_changes_only_the_given_limits_and_null_removes_one(api, make_upstream):
+    key_id = create(api, make_upstream(), rpm_limit=5, max_parallel=2).json()["id"]
+    body = api.patch(f"/admin/keys/{key_id}", {"rpm_limit": None, "budget_tokens": 900}).json()
+    assert (body["rpm_limit"], body["max_parallel"], body["budget_tokens"]) == (None, 2, 900)
+    assert body["spend"]["remaining_tokens"] == 900
+    assert api.get(f"/admin/keys/{key_id}").json()["rpm_limit"] is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("rpm_limit", -1),
+        ("rpm_limit", "ten"),
+        ("max_parallel", 1.5),
+        ("budget_usd", "-1"),
+        ("budget_usd", "lots"),
+        ("budget_tokens", -5),
+        ("budget_period", "year"),
+    ],
+)
+def test_an_invalid_limit_is_a_400_naming_the_field_and_creates_nothing(
+    api, make_upstream, field, value
+):
+    from keys.models import APIKey
+
+    response = create(api, make_upstream(), **{field: value})
+    assert_error(response, 400, "validation_error")
+    assert field in response.json()["details"]
+    assert not APIKey.objects.exists()
+
+
+def test_a_rotated_key_keeps_the_limits_and_what_was_spent_and_reserved(api, make_upstream):
+    key_id = create(api, make_upstream(), budget_tokens=1000, max_parallel=3).json()["id"]
+    policy = limits_policy_for_key(key_id=key_id)
+    now = timezone.now()
+    counters_admit(
+        policy=policy,
+        demand=Demand(
+            tokens=300,
+            usd=None,
+            window_start=windows.window_start("month", now),
+            resets_at=windows.window_end("month", now),
+        ),
+        hold_seconds=600,
+    )
+    rotated = api.post(f"/admin/keys/{key_id}/rotate", {"grace_seconds": 60}).json()
+    remember_secret(rotated["key"])
+    assert (rotated["budget_tokens"], rotated["max_parallel"]) == (1000, 3)
+    assert rotated["spend"]["reserved_tokens"] == 300
+    assert rotated["spend"]["remaining_tokens"] == 700
+    # One lineage: a change on the new key is the old key's too (it still works in grace).
+    api.patch(f"/admin/keys/{rotated['id']}", {"budget_tokens": 2000})
+    assert api.get(f"/admin/keys/{key_id}").json()["budget_tokens"] == 2000
+    assert limits_policy_for_key(key_id=key_id).id == limits_policy_for_key(key_id=rotated["id"]).id
+
+
+def test_limits_set_after_a_rotation_reach_the_key_still_in_grace(api, make_upstream):
+    key_id = create(api, make_upstream()).json()["id"]
+    rotated = api.post(f"/admin/keys/{key_id}/rotate", {"grace_seconds": 60}).json()
+    remember_secret(rotated["key"])
+    api.patch(f"/admin/keys/{rotated['id']}", {"rpm_limit": 7})
+    assert api.get(f"/admin/keys/{key_id}").json()["rpm_limit"] == 7
+
+
+def test_resets_at_is_null_for_a_total_budget(api, make_upstream):
+    body = create(api, make_upstream(), budget_tokens=10, budget_period="total").json()
+    assert body["spend"]["resets_at"] is None
+    assert dt.datetime.fromisoformat(body["spend"]["window_start"]).year == 1970

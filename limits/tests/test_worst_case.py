@@ -1,0 +1,42 @@
+"""A request's worst case: input bounded by its byte length, output by its limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from limits.worst_case import output_limit, worst_case_tokens
+
+
+def body(**fields) -> bytes:
+    return json.dumps({"model": "m", **fields}).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "limit"),
+    [
+        (body(max_tokens=100), 100),
+        (body(max_completion_tokens=70), 70),
+        (body(max_output_tokens=5), 5),
+        (body(max_tokens=100, max_completion_tokens=30), 30),
+        (body(), None),
+        (body(max_tokens="100"), None),
+        (body(max_tokens=-1), None),
+        (body(max_tokens=True), None),
+        (b"not json", None),
+        (b"[1, 2]", None),
+        (b"", None),
+        (None, None),
+    ],
+)
+def test_output_limit_is_read_from_the_body(raw, limit):
+    assert output_limit(raw) == limit
+
+
+def test_worst_case_is_body_bytes_plus_the_output_limit_or_the_default():
+    raw = body(max_tokens=50)
+    assert worst_case_tokens(raw, default_output=4096) == (len(raw), 50)
+    raw = body()
+    assert worst_case_tokens(raw, default_output=4096) == (len(raw), 4096)
+    assert worst_case_tokens(None, default_output=10) == (0, 10)
