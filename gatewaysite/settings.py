@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "upstreams",
     "logs",
     "proxy",
+    "prices",
 ]
 
 # No GZip or ConditionalGet middleware: they would buffer the proxy's event streams.
