@@ -10,6 +10,7 @@ The recipe, in order (`_serve`):
   6. forward, once                              proxy.forward.upstream_send
   7. relay the answer as it arrives             proxy.relay.Relay
   8. finish the row when the answer ends, however it ends     logs.services.log_finish
+     priced at the prices in force then          prices.selectors.price_for, prices.cost
 
 A request refused before step 6 gets one finished row (logs.services.log_record) and
 an error in the caller's dialect; so does one whose upstream cannot be reached.
@@ -36,6 +37,8 @@ from django.views.decorators.csrf import csrf_exempt
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from logs.services import log_finish, log_open, log_record
+from prices.cost import cost_usd
+from prices.selectors import price_for
 from proxy import dialects, forward
 from proxy.errors import INTERNAL, REFUSED, Refusal, UpstreamUnreachable, refusal_for
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
@@ -205,6 +208,7 @@ def _finisher(call: _Call):
                 duration_ms=ending.duration_ms,
                 ttfb_ms=ending.ttfb_ms,
                 error=ending.error,
+                cost_usd=_cost(call, ending),
                 **ending.usage.as_log_fields(),
             )
         except DatabaseError:
@@ -215,6 +219,14 @@ def _finisher(call: _Call):
             )
 
     return finish
+
+
+def _cost(call: _Call, ending: Ending):
+    """The request's cost at the prices in force as it finishes (None: tokens or price unknown)."""
+    if ending.usage.prompt_tokens is None or ending.usage.completion_tokens is None:
+        return None  # no price lookup for answers without usage
+    rates = price_for(model=call.model, upstream_id=call.upstream_id)
+    return cost_usd(rates=rates, usage=ending.usage)
 
 
 def _refuse(call: _Call, refusal: Refusal, *, write_row: bool) -> HttpResponse:

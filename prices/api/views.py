@@ -29,7 +29,6 @@ class PriceViewSet(AdminViewSet):
     queryset = prices_list()
     serializer_class = PriceSerializer
     filterset_class = PriceFilter
-    ordering = ("model", "-created_at", "-pk")
     ordering_fields = ("created_at", "model", "updated_at")
 
     def list(self, request):
