@@ -221,6 +221,9 @@ PROXY_MAX_BODY_BYTES = env.int("PROXY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
 # Seconds to open a connection to an upstream (capped by the upstream's own timeout).
 PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=10.0)
+# Ask OpenAI chat streams for their usage when the client did not (and hide the added
+# chunk from it), so every stream is counted and priced; per upstream: inject_stream_usage.
+PROXY_FORCE_STREAM_USAGE = env.bool("PROXY_FORCE_STREAM_USAGE", default=True)
 
 # --- Django REST framework ----------------------------------------------------------
 # The admin token is the only door (gatewaysite/api/auth.py): no Session or Basic

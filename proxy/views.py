@@ -4,7 +4,8 @@ The recipe, in order (`_serve`):
   1. read the request: the path must stay inside any upstream's base_url
   2. authenticate the key                       keys.selectors.key_authenticate
   3. choose the upstream                        upstreams.selectors.upstream_choose
-  4. read the body (up to PROXY_MAX_BODY_BYTES) and peek at `model` and `stream`
+  4. read the body (up to PROXY_MAX_BODY_BYTES) and peek at `model` and `stream`;
+     ask an OpenAI chat stream for its usage           proxy.stream_usage
   5. open the log row (in flight)               logs.services.log_open
      and give the database connection back: the answer may take minutes
   6. forward, once                              proxy.forward.upstream_send
@@ -42,6 +43,7 @@ from prices.selectors import price_for
 from proxy import dialects, forward
 from proxy.errors import INTERNAL, REFUSED, Refusal, UpstreamUnreachable, refusal_for
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
+from proxy.stream_usage import UsageChunkFilter, with_stream_usage
 from proxy.usage import peek_request, usage_reader
 from upstreams.selectors import upstream_choose, upstream_names_for
 
@@ -126,6 +128,9 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         body = forward.read_body(meta, limit=settings.PROXY_MAX_BODY_BYTES)
         model, call.is_stream = peek_request(body, meta.get("CONTENT_TYPE", ""))
         call.model = _printable(model)
+    injected = _stream_usage_asked(request, call, route, body)
+    if injected is not None:
+        body = injected
 
     # 5. open the log row, then let go of the database connection
     call.log_id = log_open(
@@ -173,6 +178,7 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         on_end=_finisher(call),
         drop_client=_client_dropper(meta),
         request_id=call.request_id,
+        chunk_filter=_usage_chunk_filter(answer) if injected is not None else None,
     )
     response = ProxiedResponse(
         relay,
@@ -184,6 +190,29 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         response["X-Accel-Buffering"] = "no"
     response[REQUEST_ID_HEADER] = str(call.request_id)
     return response
+
+
+def _stream_usage_asked(request: HttpRequest, call: _Call, route, body: bytes | None):
+    """The body asking an OpenAI chat stream for its usage, or None to send it as it came."""
+    if not (
+        body
+        and call.is_stream
+        and call.dialect == "openai"
+        and request.path_info.endswith("/chat/completions")
+        and settings.PROXY_FORCE_STREAM_USAGE
+        and route.inject_stream_usage
+    ):
+        return None
+    return with_stream_usage(body)
+
+
+def _usage_chunk_filter(answer) -> UsageChunkFilter | None:
+    # Only an event stream as sent (not compressed) can have the added chunk taken out.
+    if not answer.header("Content-Type").lower().startswith("text/event-stream"):
+        return None
+    if answer.header("Content-Encoding").strip().lower() not in ("", "identity"):
+        return None
+    return UsageChunkFilter()
 
 
 def _upstream_names(call: _Call, grant: KeyGrant) -> HttpResponse:
