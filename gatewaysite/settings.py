@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "upstreams",
     "logs",
     "proxy",
+    "prices",
     "limits",
 ]
 
@@ -223,6 +224,9 @@ PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
 PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=10.0)
 # Output tokens a budget reserves for a request that sets no max_tokens (limits app).
 BUDGET_DEFAULT_MAX_TOKENS = env.int("BUDGET_DEFAULT_MAX_TOKENS", default=4096)
+# Ask OpenAI chat streams for their usage when the client did not (and hide the added
+# chunk from it), so every stream is counted and priced; per upstream: inject_stream_usage.
+PROXY_FORCE_STREAM_USAGE = env.bool("PROXY_FORCE_STREAM_USAGE", default=True)
 
 # --- Django REST framework ----------------------------------------------------------
 # The admin token is the only door (gatewaysite/api/auth.py): no Session or Basic

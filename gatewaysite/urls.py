@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin", errors.admin_api_root),
     path("admin/", include("keys.api.urls")),
     path("admin/", include("upstreams.api.urls")),
+    path("admin/", include("prices.api.urls")),
     path("admin/", include("logs.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),

@@ -18,6 +18,14 @@ class RateLimited(LimitRefused):
     code = "rate_limit_exceeded"
 
 
+class ModelUnpriced(LimitRefused):
+    """A key with a USD budget asked for a model that has no price: its cost could not be
+    bounded, so it is not allowed."""
+
+    status = 403
+    code = "model_not_allowed"
+
+
 class BudgetExceeded(LimitRefused):
     """The budget left in the window cannot cover the request's worst case."""
 

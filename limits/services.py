@@ -14,9 +14,13 @@ from django.utils import timezone
 
 from limits import counters, windows
 from limits.counters import Demand, Ticket
+from limits.exceptions import ModelUnpriced
 from limits.models import KeyLimits, KeyLimitsLink, LimitsVersion
 from limits.selectors import limits_policy_for_key
 from limits.worst_case import worst_case_tokens
+from prices.selectors import price_for
+
+PER_MILLION = Decimal(1_000_000)
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +85,35 @@ def limits_inherit(*, from_key_id: uuid.UUID, to_key_id: uuid.UUID) -> None:
     LimitsVersion.bump()
 
 
-def limits_admit(*, key_id: uuid.UUID, model: str, body: bytes | None) -> Ticket | None:
+def _worst_case_usd(*, model: str, upstream_ids, input_bound: int, output_bound: int) -> Decimal:
+    """The most the request can cost on any upstream the key may use that prices the model.
+
+    Input is priced at the dearest input rate (cache writes can cost more than plain input).
+    Raises ModelUnpriced when no upstream of the key has a price for the model.
+    """
+    worst = None
+    for upstream_id in (*upstream_ids, None):
+        rates = price_for(model=model, upstream_id=upstream_id)
+        if rates is None:
+            continue
+        per_input = max(rates.input, rates.cache_read, rates.cache_write)
+        cost = (per_input * input_bound + rates.output * output_bound) / PER_MILLION
+        worst = cost if worst is None else max(worst, cost)
+    if worst is None:
+        raise ModelUnpriced(
+            f"The model {model!r} has no price, and this key has a USD budget: "
+            "only priced models can be used with it"
+        )
+    return worst
+
+
+def limits_admit(
+    *, key_id: uuid.UUID, model: str, body: bytes | None, upstream_ids=()
+) -> Ticket | None:
     """Admit a request against its key's limits, reserving its worst case; None when the
-    key has no limits. Raises RateLimited or BudgetExceeded (nothing is counted then)."""
+    key has no limits. Raises RateLimited, BudgetExceeded or ModelUnpriced (nothing is
+    counted then). `upstream_ids`: the upstreams the key may use (for a USD budget's price).
+    """
     policy = limits_policy_for_key(key_id=key_id)
     if policy is None:
         return None
@@ -93,6 +123,13 @@ def limits_admit(*, key_id: uuid.UUID, model: str, body: bytes | None) -> Ticket
             body, default_output=settings.BUDGET_DEFAULT_MAX_TOKENS
         )
         tokens = input_bound + output_bound
+        if policy.has_usd:
+            usd = _worst_case_usd(
+                model=model,
+                upstream_ids=sorted(upstream_ids),
+                input_bound=input_bound,
+                output_bound=output_bound,
+            )
     now = timezone.now()
     demand = Demand(
         tokens=tokens,

@@ -48,6 +48,8 @@ class RequestLog(models.Model):
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     cache_read_tokens = models.PositiveIntegerField(null=True, blank=True)
     cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # USD, exact (prices.cost); null when the tokens or the price are unknown, never 0 for it.
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True, default="")

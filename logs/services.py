@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -57,6 +58,7 @@ def log_finish(
     total_tokens: int | None = None,
     cache_read_tokens: int | None = None,
     cache_write_tokens: int | None = None,
+    cost_usd: Decimal | None = None,
     error: str = "",
     upstream_id: uuid.UUID | None = None,
     model: str | None = None,
@@ -71,6 +73,7 @@ def log_finish(
         "total_tokens": total_tokens,
         "cache_read_tokens": cache_read_tokens,
         "cache_write_tokens": cache_write_tokens,
+        "cost_usd": cost_usd,
         "error": error[:ERROR_MAX_LENGTH],
         "state": RequestLog.State.FINISHED,
         "finished_at": timezone.now(),

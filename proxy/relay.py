@@ -98,6 +98,7 @@ class Relay:
         on_end: Callable[[Ending], None],
         drop_client: Callable[[], None] | None = None,
         request_id: object = "",
+        chunk_filter=None,
     ):
         self._answer = answer
         self._drop_client = drop_client
@@ -108,6 +109,8 @@ class Relay:
         self._read_timeout = read_timeout
         self._deadline = deadline
         self._on_end = on_end
+        # proxy.stream_usage.UsageChunkFilter when the gateway asked for stream usage itself.
+        self._chunk_filter = chunk_filter
         self._first_byte_at: float | None = None
         self._ended = False
 
@@ -123,7 +126,13 @@ class Relay:
                 if self._first_byte_at is None:
                     self._first_byte_at = time.monotonic()
                 self._usage.feed(chunk)
+                if self._chunk_filter is not None:
+                    chunk = self._chunk_filter.feed(chunk)
+                    if not chunk:
+                        continue
                 yield chunk
+            if self._chunk_filter is not None and (rest := self._chunk_filter.flush()):
+                yield rest
         except StreamBroken as exc:
             self._close_upstream()
             self._end(error=f"stream cut short: {exc}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from proxy.sse import BoundedBytes, Event, SSEParser
 
@@ -40,6 +40,15 @@ INFLATE_STEP = 256 * 1024
 RESPONSE_EVENTS_WITH_USAGE = ("response.completed", "response.incomplete", "response.failed")
 
 
+_LOG_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
+
+
 @dataclass
 class Usage:
     prompt_tokens: int | None = None
@@ -47,10 +56,13 @@ class Usage:
     total_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    # Anthropic counts cache reads and writes outside input_tokens; OpenAI inside (prices.cost).
+    # Not part of equality: it says how to read the counts, it is not a count.
+    cache_outside_prompt: bool = field(default=False, compare=False)
 
     def as_log_fields(self) -> dict:
         """The keyword arguments of logs.services.log_finish that carry usage."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _LOG_FIELDS}
 
 
 def _count(value) -> int | None:
@@ -81,7 +93,7 @@ def _anthropic_usage(input_tokens, output_tokens, cache_read, cache_write) -> Us
     total = None
     if input_tokens is not None and output_tokens is not None:
         total = _sum(input_tokens, output_tokens, cache_read or 0, cache_write or 0)
-    return Usage(input_tokens, output_tokens, total, cache_read, cache_write)
+    return Usage(input_tokens, output_tokens, total, cache_read, cache_write, True)
 
 
 def usage_from_object(usage, dialect: str) -> Usage | None:

@@ -7,11 +7,13 @@ The recipe, in order (`_serve`):
      admit it against the key's limits, reserving its worst case
                                                 limits.services.limits_admit
   4. choose the upstream                        upstreams.selectors.upstream_choose
+     ask an OpenAI chat stream for its usage           proxy.stream_usage
   5. open the log row (in flight)               logs.services.log_open
      and give the database connection back: the answer may take minutes
   6. forward, once                              proxy.forward.upstream_send
   7. relay the answer as it arrives             proxy.relay.Relay
   8. finish the row when the answer ends, however it ends     logs.services.log_finish
+     priced at the prices in force then          prices.selectors.price_for, prices.cost
      and settle the reservation to what was recorded    limits.services.limits_settle
 
 A request refused before step 6 gets one finished row (logs.services.log_record) and
@@ -42,9 +44,12 @@ from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from limits.services import limits_admit, limits_settle
 from logs.services import log_finish, log_open, log_record
+from prices.cost import cost_usd
+from prices.selectors import price_for
 from proxy import dialects, forward
 from proxy.errors import INTERNAL, REFUSED, Refusal, UpstreamUnreachable, refusal_for
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
+from proxy.stream_usage import UsageChunkFilter, with_stream_usage
 from proxy.usage import peek_request, usage_reader
 from upstreams.selectors import upstream_choose, upstream_names_for
 
@@ -122,7 +127,9 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         body = forward.read_body(meta, limit=settings.PROXY_MAX_BODY_BYTES)
         model, call.is_stream = peek_request(body, meta.get("CONTENT_TYPE", ""))
         call.model = _printable(model)
-    call.ticket = limits_admit(key_id=grant.id, model=call.model, body=body)
+    call.ticket = limits_admit(
+        key_id=grant.id, model=call.model, body=body, upstream_ids=grant.upstream_ids
+    )
 
     if request.path_info == "/v1/upstreams" and call.method == "GET":
         return _upstream_names(call, grant)
@@ -135,6 +142,10 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     )
     call.upstream_id = route.id
     secret_name, secret_value = dialects.secret_header(provider=route.provider, secret=route.secret)
+
+    injected = _stream_usage_asked(request, call, route, body)
+    if injected is not None:
+        body = injected
 
     # 5. open the log row, then let go of the database connection
     call.log_id = log_open(
@@ -182,6 +193,7 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         on_end=_finisher(call),
         drop_client=_client_dropper(meta),
         request_id=call.request_id,
+        chunk_filter=_usage_chunk_filter(answer) if injected is not None else None,
     )
     response = ProxiedResponse(
         relay,
@@ -193,6 +205,29 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         response["X-Accel-Buffering"] = "no"
     response[REQUEST_ID_HEADER] = str(call.request_id)
     return response
+
+
+def _stream_usage_asked(request: HttpRequest, call: _Call, route, body: bytes | None):
+    """The body asking an OpenAI chat stream for its usage, or None to send it as it came."""
+    if not (
+        body
+        and call.is_stream
+        and call.dialect == "openai"
+        and request.path_info.endswith("/chat/completions")
+        and settings.PROXY_FORCE_STREAM_USAGE
+        and route.inject_stream_usage
+    ):
+        return None
+    return with_stream_usage(body)
+
+
+def _usage_chunk_filter(answer) -> UsageChunkFilter | None:
+    # Only an event stream as sent (not compressed) can have the added chunk taken out.
+    if not answer.header("Content-Type").lower().startswith("text/event-stream"):
+        return None
+    if answer.header("Content-Encoding").strip().lower() not in ("", "identity"):
+        return None
+    return UsageChunkFilter()
 
 
 def _upstream_names(call: _Call, grant: KeyGrant) -> HttpResponse:
@@ -211,13 +246,16 @@ def _upstream_names(call: _Call, grant: KeyGrant) -> HttpResponse:
 
 def _finisher(call: _Call):
     def finish(ending: Ending) -> None:
+        cost = None
         try:
+            cost = _cost(call, ending)
             log_finish(
                 log_id=call.log_id,  # type: ignore[arg-type]
                 status_code=ending.status,
                 duration_ms=ending.duration_ms,
                 ttfb_ms=ending.ttfb_ms,
                 error=ending.error,
+                cost_usd=cost,
                 **ending.usage.as_log_fields(),
             )
         except DatabaseError:
@@ -226,18 +264,31 @@ def _finisher(call: _Call):
                 call.request_id,
                 ending.status,
             )
-        _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens)
+        _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens, cost=cost)
 
     return finish
 
 
-def _settle(call: _Call, *, status: int, total_tokens: int | None = None) -> None:
+def _cost(call: _Call, ending: Ending):
+    """The request's cost at the prices in force as it finishes (None: tokens or price unknown)."""
+    if ending.usage.prompt_tokens is None or ending.usage.completion_tokens is None:
+        return None  # no price lookup for answers without usage
+    rates = price_for(model=call.model, upstream_id=call.upstream_id)
+    return cost_usd(rates=rates, usage=ending.usage)
+
+
+def _settle(call: _Call, *, status: int, total_tokens: int | None = None, cost=None) -> None:
     """Replace the request's reservation (if its key has limits) with what it recorded."""
     ticket, call.ticket = call.ticket, None
     if ticket is None:
         return
     try:
-        limits_settle(ticket=ticket, status=status, total_tokens=total_tokens)  # type: ignore[arg-type]
+        limits_settle(
+            ticket=ticket,  # type: ignore[arg-type]
+            status=status,
+            total_tokens=total_tokens,
+            cost_usd=cost,
+        )
     except DatabaseError:
         # The reservation expires on its own within PROXY_MAX_STREAM_SECONDS.
         logger.warning(

@@ -34,7 +34,15 @@ class UpstreamAdmin(admin.ModelAdmin):
     save_as = False
 
     def get_fieldsets(self, request, obj=None):
-        main = ["name", "provider", "base_url", "api_key", "is_default", "timeout"]
+        main = [
+            "name",
+            "provider",
+            "base_url",
+            "api_key",
+            "is_default",
+            "timeout",
+            "inject_stream_usage",
+        ]
         if obj is None:
             return [(None, {"fields": main})]
         return [
@@ -65,6 +73,7 @@ class UpstreamAdmin(admin.ModelAdmin):
             "base_url": data["base_url"],
             "is_default": data["is_default"],
             "timeout": data["timeout"],
+            "inject_stream_usage": data["inject_stream_usage"],
         }
         if not change:
             mirror_row(obj, upstream_create(api_key=data["api_key"], **fields))

@@ -24,7 +24,16 @@ class UpstreamForm(forms.ModelForm):
 
     class Meta:
         model = Upstream
-        fields = ["name", "provider", "base_url", "api_key", "is_default", "timeout", "is_active"]
+        fields = [
+            "name",
+            "provider",
+            "base_url",
+            "api_key",
+            "is_default",
+            "timeout",
+            "inject_stream_usage",
+            "is_active",
+        ]
         help_texts = {
             "name": "A slug clients send in X-Upstream-Name.",
             "base_url": "With the version segment, e.g. https://api.openai.com/v1.",

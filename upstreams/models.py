@@ -25,6 +25,9 @@ class Upstream(models.Model):
     # Seconds to wait for the answer's headers and for each chunk; null = the default.
     timeout = models.FloatField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Ask for usage in OpenAI chat streams (stream_options.include_usage) when the client
+    # did not; off for an upstream that refuses stream_options.
+    inject_stream_usage = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -26,6 +26,7 @@ class UpstreamRoute:
     is_default: bool
     _secret_encrypted: str = field(repr=False)
     _secret: str | None = field(default=None, repr=False)
+    inject_stream_usage: bool = True
 
     @property
     def secret(self) -> str:
@@ -57,6 +58,7 @@ def _load() -> Snapshot:
         "is_active",
         "is_default",
         "secret_encrypted",
+        "inject_stream_usage",
     )
     routes = tuple(
         UpstreamRoute(
@@ -68,6 +70,7 @@ def _load() -> Snapshot:
             is_active=r["is_active"],
             is_default=r["is_default"],
             _secret_encrypted=r["secret_encrypted"],
+            inject_stream_usage=r["inject_stream_usage"],
         )
         for r in rows
     )

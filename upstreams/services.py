@@ -50,6 +50,7 @@ def upstream_create(
     api_key: str,
     is_default: bool = False,
     timeout: float | None = None,
+    inject_stream_usage: bool = True,
 ) -> Upstream:
     """Create an upstream, routable at once; its secret is stored only encrypted."""
     _check(
@@ -69,6 +70,7 @@ def upstream_create(
         base_url=validation.normalize_base_url(base_url),
         is_default=is_default,
         timeout=timeout,
+        inject_stream_usage=inject_stream_usage,
     )
     _set_secret(upstream, api_key)
     if is_default:
@@ -89,6 +91,7 @@ def upstream_update(
     is_default: bool = UNSET,
     timeout: float | None = UNSET,
     is_active: bool = UNSET,
+    inject_stream_usage: bool = UNSET,
 ) -> Upstream:
     """Change an upstream; a new api_key is encrypted afresh. In force at once."""
     given = {
@@ -121,6 +124,7 @@ def upstream_update(
         ("timeout", timeout),
         ("is_active", is_active),
         ("is_default", is_default),
+        ("inject_stream_usage", inject_stream_usage),
     ):
         if value is not UNSET:
             setattr(fresh, field, value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,6 +19,7 @@ from gatewaysite.tests.admin_api import admin_client, assert_error, text_of
 from keys.models import APIKey, KeyringVersion
 from logs.models import RequestLog
 from logs.services import log_open
+from prices.services import price_create
 from upstreams.models import RegistryVersion, Upstream
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +48,14 @@ ENDPOINTS = [
     ("delete", "/admin/upstreams/{upstream}", None),
     ("get", "/admin/logs", None),
     ("get", "/admin/logs/{log}", None),
+    ("get", "/admin/prices", None),
+    ("post", "/admin/prices", {"model": "gpt-new", "input": "1", "output": "2"}),
+    ("get", "/admin/prices/{price}", None),
+    ("put", "/admin/prices/{price}", {"model": "gpt-x", "input": "1.5", "output": "2"}),
+    ("patch", "/admin/prices/{price}", {"output": "3"}),
+    ("delete", "/admin/prices/{price}", None),
+    ("get", "/admin/usage", None),
+    ("get", "/admin/logs/export", None),
 ]
 DETAIL = [e for e in ENDPOINTS if "{" in e[1]]
 LISTS = ["/admin/keys", "/admin/upstreams", "/admin/logs"]
@@ -59,7 +69,9 @@ def world(make_key):
     request_id = uuid.uuid4()
     log_open(request_id=request_id, method="GET", path="/v1/models", api_key_id=key.pk,
              upstream_id=upstream.pk)  # fmt: skip
-    return {"key": str(key.pk), "upstream": str(upstream.pk), "log": str(request_id), "raw": raw}
+    price = price_create(model="gpt-4o", input=Decimal("2.5"), output=Decimal("10"))
+    return {"key": str(key.pk), "upstream": str(upstream.pk), "log": str(request_id), "raw": raw,
+            "price": str(price.pk)}  # fmt: skip
 
 
 def fill(template, world):

@@ -40,6 +40,7 @@ class RequestLogSerializer(serializers.ModelSerializer):
             "total_tokens",
             "cache_read_tokens",
             "cache_write_tokens",
+            "cost_usd",
             "duration_ms",
             "ttfb_ms",
             "error",

@@ -60,6 +60,11 @@ def test_openai_chat_completion_stream_with_usage(openai_route):
 
 
 def test_openai_stream_without_usage_records_unknown_not_zero(openai_route):
+    # The gateway asks streams for usage (PROXY_FORCE_STREAM_USAGE) unless the upstream
+    # says not to: then a stream without usage stays unknown.
+    from upstreams.services import upstream_update
+
+    upstream_update(upstream=openai_route.upstream, inject_stream_usage=False)
     stream = openai_route.openai().chat.completions.create(
         model="gpt-stream", messages=CHAT, stream=True
     )

@@ -119,6 +119,7 @@ class UpstreamSerializer(serializers.ModelSerializer):
             "api_key_masked",
             "is_default",
             "timeout",
+            "inject_stream_usage",
             "is_active",
             "created_at",
             "updated_at",
@@ -138,6 +139,11 @@ class UpstreamCreateSerializer(serializers.Serializer):
         required=False, help_text="Make this the default upstream (the others stop being it)."
     )
     timeout = TimeoutField(required=False, allow_null=True, help_text=_TIMEOUT_HELP)
+    inject_stream_usage = StrictBooleanField(
+        required=False,
+        help_text="Ask for usage in OpenAI chat streams the client did not ask it for "
+        "(default true); false for an upstream that refuses stream_options.",
+    )
 
 
 class UpstreamUpdateSerializer(UpstreamCreateSerializer):

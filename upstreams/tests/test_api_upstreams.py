@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 UPSTREAM_FIELDS = {
     "id", "name", "provider", "base_url", "api_key_masked", "is_default", "timeout",
-    "is_active", "created_at", "updated_at",
+    "inject_stream_usage", "is_active", "created_at", "updated_at",
 }  # fmt: skip
 
 

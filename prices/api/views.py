@@ -1,0 +1,101 @@
+"""Admin API for prices: validate with a serializer, call one service, serialize.
+
+Every service bumps the price table's version in its transaction, so a change
+prices every request that finishes after it, on every worker, and no row before.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from gatewaysite.api.audit import audit_action, audit_added, audit_changed
+from gatewaysite.api.viewsets import AdminViewSet
+from prices import services
+from prices.api.filters import PriceFilter
+from prices.api.serializers import PriceCreateSerializer, PriceSerializer
+from prices.exceptions import InvalidPriceData
+from prices.selectors import prices_list
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List prices", responses=PriceSerializer(many=True)),
+    retrieve=extend_schema(summary="Get a price", responses=PriceSerializer),
+)
+class PriceViewSet(AdminViewSet):
+    queryset = prices_list()
+    serializer_class = PriceSerializer
+    filterset_class = PriceFilter
+    ordering_fields = ("created_at", "model", "updated_at")
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(PriceSerializer(page, many=True).data)
+
+    def retrieve(self, request, **kwargs):
+        return Response(PriceSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Add a price (applies to requests that finish from now on)",
+        request=PriceCreateSerializer,
+        responses={201: PriceSerializer},
+    )
+    def create(self, request):
+        data = _valid(PriceCreateSerializer(data=request.data))
+        with transaction.atomic(), _as_validation():
+            price = services.price_create(**data)
+            audit_added(price)
+        return Response(PriceSerializer(price).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Replace a price's fields", request=PriceCreateSerializer)
+    def update(self, request, **kwargs):
+        return self._change(request, partial=False)
+
+    @extend_schema(
+        summary="Change some of a price's fields", request=PriceCreateSerializer(partial=True)
+    )
+    def partial_update(self, request, **kwargs):
+        return self._change(request, partial=True)
+
+    @extend_schema(
+        summary="Delete a price (rows already priced keep their cost)", responses={204: None}
+    )
+    def destroy(self, request, **kwargs):
+        price = self.get_object()
+        with transaction.atomic():
+            audit_action(price, action="Deleted through the admin API.")
+            services.price_delete(price=price)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _change(self, request, *, partial: bool) -> Response:
+        price = self.get_object()
+        data = _valid(PriceCreateSerializer(data=request.data, partial=partial))
+        if not partial:
+            data.setdefault("upstream_id", None)
+            data.setdefault("cache_read", None)
+            data.setdefault("cache_write", None)
+        if data:
+            with transaction.atomic(), _as_validation():
+                price = services.price_update(price=price, **data)
+                audit_changed(price, fields=data)
+        return Response(PriceSerializer(price).data)
+
+
+class _as_validation:  # noqa: N801 - used as a context manager, like a function
+    """A service's InvalidPriceData as DRF's 400, with the field errors as details."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, InvalidPriceData):
+            raise ValidationError(exc.errors) from None
+        return False
+
+
+def _valid(serializer) -> dict:
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
