@@ -168,3 +168,36 @@ def test_with_its_counters_away_a_limited_key_is_refused_never_forwarded(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
     assert provider.requests == []
+
+
+def test_a_usd_budget_is_never_exceeded_and_mostly_used_under_concurrency(
+    two_instances, make_route, provider
+):
+    """budget_usd=1.00; each request's worst case is $0.05 (40 output tokens at $1250 per
+    million, input free) and it records 35 output tokens ($0.04375)."""
+    from decimal import Decimal
+
+    from limits.selectors import limits_view_for_keys
+    from prices.services import price_create
+
+    route = make_route(gateway_url=two_instances[0].url, timeout=30)
+    price_create(model="gpt-test", input=Decimal(0), output=Decimal(1250))
+    limits_set(key=route.key, budget_usd=Decimal("1.00"), budget_period="month")
+    statuses = fire(
+        [g.url for g in two_instances],
+        100,
+        key=route.raw_key,
+        body=json.dumps({**CHAT, "max_tokens": 40}).encode(),
+        headers={"x-fake-completion-tokens": "35"},
+        concurrency=100,
+    )
+    assert set(statuses) <= {200, 429}
+
+    def settled():
+        key = type(route.key).objects.select_related("limits_link__limits").get(pk=route.key.pk)
+        spend = limits_view_for_keys(keys=[key])[key.pk].spend
+        return spend if spend["reserved_usd"] == 0 else None
+
+    spend = wait_until(settled, timeout=30)
+    assert spend["spent_usd"] == statuses[200] * Decimal("0.04375")
+    assert Decimal("0.90") <= spend["spent_usd"] <= Decimal("1.00")

@@ -201,3 +201,21 @@ def test_a_stream_that_ends_badly_still_releases_its_place(openai_route, provide
     # Usage unknown on a started answer: its whole reservation counts as spent.
     assert spend(openai_route)["spent_tokens"] > 100
     assert post(openai_route, "chat/completions", CHAT).status_code == 200
+
+
+def test_a_key_with_a_usd_budget_cannot_use_an_unpriced_model(openai_route, provider):
+    from decimal import Decimal
+
+    from prices.services import price_create
+
+    price_create(model="gpt-priced", input=Decimal(1), output=Decimal(2))
+    limits_set(key=openai_route.key, budget_usd=Decimal("5"))
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        openai_route.openai().chat.completions.create(**CHAT)
+    error = caught.value.response.json()["error"]
+    assert error["code"] == "model_not_allowed"
+    assert "no price" in error["message"] and "USD budget" in error["message"]
+    assert provider.requests == []
+    answer = openai_route.openai().chat.completions.create(**{**CHAT, "model": "gpt-priced"})
+    assert answer.usage.total_tokens == 14
+    wait_until(lambda: spend(openai_route)["spent_usd"] == Decimal("0.000017"))  # 11x1 + 3x2
