@@ -28,6 +28,9 @@ from keys.exceptions import KeyNotRotatable
 from keys.forms import APIKeyForm, RotateForm
 from keys.models import APIKey
 from keys.services import key_create, key_revoke, key_rotate, key_update
+from limits.admin import spend_summary_html
+from limits.forms import LIMIT_FORM_FIELDS
+from limits.services import limits_set
 from upstreams.models import Upstream
 
 
@@ -92,14 +95,17 @@ class APIKeyAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "last_used_at",
+        "spend",
     )
     actions = ("revoke_selected", "rotate_selected")
     save_as = False
 
     def get_fieldsets(self, request, obj=None):
         main = (None, {"fields": ["name", "description", "upstreams", "expires_at"]})
+        limits = ("Limits and budget", {"fields": [*LIMIT_FORM_FIELDS]})
         if obj is None:
-            return [main]
+            return [main, limits]
+        limits[1]["fields"].append("spend")
         record = [
             "masked",
             "status",
@@ -109,7 +115,7 @@ class APIKeyAdmin(admin.ModelAdmin):
             "updated_at",
             "last_used_at",
         ]
-        return [main, ("Key", {"fields": record})]
+        return [main, limits, ("Key", {"fields": record})]
 
     def get_queryset(self, request):
         return (
@@ -145,6 +151,10 @@ class APIKeyAdmin(admin.ModelAdmin):
             return f"active until {timezone.localtime(obj.revoked_at):%Y-%m-%d %H:%M:%S %Z}"
         return status
 
+    @admin.display(description="Current window")
+    def spend(self, obj: APIKey) -> str:
+        return spend_summary_html(obj)
+
     # --- writes through the services -------------------------------------------
 
     def save_model(self, request, obj, form, change):
@@ -157,6 +167,7 @@ class APIKeyAdmin(admin.ModelAdmin):
                 expires_at=data.get("expires_at"),
             )
             mirror_row(obj, key)
+            limits_set(key=key, **form.limit_changes())
             request._shown_once_keys = [(key, plaintext)]
             return
         fields = {
@@ -167,6 +178,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         if "upstreams" in form.changed_data:
             fields["upstream_ids"] = [u.pk for u in data["upstreams"]]
         key_update(key=obj, **fields)
+        limits_set(key=obj, **form.limit_changes())
 
     def save_related(self, request, form, formsets, change):
         pass  # key_create/key_update set the permitted upstreams themselves

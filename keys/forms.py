@@ -7,11 +7,12 @@ from django.utils import timezone
 
 from keys.models import APIKey
 from keys.services import MAX_GRACE_SECONDS
+from limits.forms import KeyLimitsFormFields
 
 # A week: long enough to roll a key out to every client, short enough to be a transition.
 
 
-class APIKeyForm(forms.ModelForm):
+class APIKeyForm(KeyLimitsFormFields, forms.ModelForm):
     """Name, description, permitted upstreams and expiry; the key itself is generated."""
 
     class Meta:

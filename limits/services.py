@@ -60,6 +60,8 @@ def limits_set(*, key, **fields: Any) -> KeyLimits | None:
     if not fields:
         return None
     link = KeyLimitsLink.objects.select_related("limits").filter(key_id=key.pk).first()
+    if link is None and all(fields.get(name) is None for name in LIMIT_FIELDS):
+        return None  # nothing to limit: a key without limits has no row
     if link is None:
         limits = KeyLimits.objects.create()
         for key_id in _lineage(key):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from conftest import remember_secret
 from gatewaysite.tests.admin_api import admin_client, assert_error
+from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401 - autouse
 from limits import windows
 from limits.counters import Demand, counters_admit
 from limits.selectors import limits_policy_for_key
@@ -149,3 +150,38 @@ def test_resets_at_is_null_for_a_total_budget(api, make_upstream):
     body = create(api, make_upstream(), budget_tokens=10, budget_period="total").json()
     assert body["spend"]["resets_at"] is None
     assert dt.datetime.fromisoformat(body["spend"]["window_start"]).year == 1970
+
+
+def test_the_admin_site_sets_limits_and_shows_the_windows_spend_with_a_bar(admin_client, make_key):
+    from django.urls import reverse
+
+    key, _ = make_key()
+    url = reverse("admin:keys_apikey_change", args=[key.pk])
+    page = admin_client.get(url).content.decode()
+    assert "Limits and budget" in page and "No budget set." in page
+    form = {
+        "name": key.name,
+        "description": "",
+        "upstreams": [str(u.pk) for u in key.upstreams.all()],
+        "rpm_limit": "30",
+        "budget_tokens": "1000",
+        "budget_period": "day",
+    }
+    assert admin_client.post(url, form).status_code == 302
+    policy = limits_policy_for_key(key_id=key.pk)
+    assert (policy.rpm_limit, policy.budget_tokens, policy.budget_period) == (30, 1000, "day")
+    now = timezone.now()
+    counters_admit(
+        policy=policy,
+        demand=Demand(
+            tokens=250,
+            usd=None,
+            window_start=windows.window_start("day", now),
+            resets_at=windows.window_end("day", now),
+        ),
+        hold_seconds=600,
+    )
+    page = admin_client.get(url).content.decode()
+    assert "Tokens: 0 spent, 250 reserved of 1000" in page
+    assert 'role="progressbar"' in page
+    assert 'value="30"' in page  # the form shows the limit as set
