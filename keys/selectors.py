@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
 
@@ -13,6 +14,8 @@ from keys import secrets
 from keys.cache import KeyGrant, grant_for_hash
 from keys.exceptions import KeyExpired, KeyInvalid, KeyMissing
 from keys.models import APIKey
+
+logger = logging.getLogger(__name__)
 
 LAST_USED_EVERY_SECONDS = 60
 _last_touched: dict = {}
@@ -49,7 +52,12 @@ def _touch_last_used(grant: KeyGrant, now: dt.datetime) -> None:
     if mono - _last_touched.get(grant.id, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
         return
     _last_touched[grant.id] = mono
-    if cache.add(f"keys:last-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS):
+    try:
+        first = cache.add(f"keys:last-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS)
+    except Exception:  # Redis away: a throttle must not turn every request into a 500
+        logger.warning("the shared cache did not answer; last_used_at not updated")
+        return
+    if first:
         APIKey.objects.filter(pk=grant.id).update(last_used_at=now)
 
 

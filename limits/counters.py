@@ -1,10 +1,12 @@
-"""Where the counters live: the one place that reads and writes them.
+"""Where the counters live: the one place that reads and writes them (the one Redis seam).
 
-The database (SQLite or PostgreSQL) holds them, so every worker of every instance
-that shares it sees the same counts: admission is one transaction that locks the
-lineage's KeyLimits row (PostgreSQL: SELECT … FOR UPDATE; SQLite: the IMMEDIATE
+By default the database (SQLite or PostgreSQL) holds them, so every worker of every
+instance that shares it sees the same counts: admission is one transaction that locks
+the lineage's KeyLimits row (PostgreSQL: SELECT … FOR UPDATE; SQLite: the IMMEDIATE
 transaction already holds the write lock), counts, and inserts the reservation.
-Check and reservation are therefore one atomic step: N workers never admit N times.
+With REDIS_URL they live in Redis instead, where one Lua script counts and reserves
+(a script runs alone). Either way check and reservation are one atomic step: N workers
+never admit N times.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Min, Q, Sum
 
-from limits import windows
+from limits import redis_store, windows
 from limits.exceptions import BudgetExceeded, RateLimited
 from limits.models import KeyLimits, Reservation, Spend
 from limits.selectors import Policy
@@ -48,6 +51,8 @@ def counters_admit(*, policy: Policy, demand: Demand, hold_seconds: float) -> Ti
     The reservation counts as in flight for at most `hold_seconds` (the longest a
     request can live), so one whose worker died is released by then.
     """
+    if settings.REDIS_URL:
+        return redis_store.admit(policy=policy, demand=demand, hold_seconds=hold_seconds)
     with transaction.atomic():
         list(KeyLimits.objects.select_for_update().filter(pk=policy.id).values_list("pk"))
         now = time.time()
@@ -63,9 +68,14 @@ def counters_admit(*, policy: Policy, demand: Demand, hold_seconds: float) -> Ti
             reserved_tokens=Sum("tokens", filter=in_window),
             reserved_usd=Sum("usd", filter=in_window),
         )
-        _check_rates(policy, counts, now)
+        check_rates(policy, counts, now)
         if policy.budget_tokens is not None or policy.budget_usd is not None:
-            _check_budget(policy, demand, counts, now)
+            spent = (
+                Spend.objects.filter(limits_id=policy.id, window_start=demand.window_start)
+                .values_list("spent_tokens", "spent_usd")
+                .first()
+            ) or (0, Decimal(0))
+            check_budget(policy, demand, counts, spent, now)
         reservation = Reservation.objects.create(
             limits_id=policy.id,
             admitted_at=now,
@@ -83,7 +93,8 @@ def counters_admit(*, policy: Policy, demand: Demand, hold_seconds: float) -> Ti
     return Ticket(reservation_id=reservation.id, policy=policy, demand=demand)
 
 
-def _check_rates(policy: Policy, counts: dict, now: float) -> None:
+def check_rates(policy: Policy, counts: dict, now: float) -> None:
+    """Raise RateLimited when the counts (of the rolling minute, in flight) reach a limit."""
     if policy.rpm_limit is not None and counts["recent"] >= policy.rpm_limit:
         raise RateLimited(
             f"Rate limit reached: at most {policy.rpm_limit} requests per minute for this key",
@@ -101,12 +112,10 @@ def _check_rates(policy: Policy, counts: dict, now: float) -> None:
         )
 
 
-def _check_budget(policy: Policy, demand: Demand, counts: dict, now: float) -> None:
-    spent = (
-        Spend.objects.filter(limits_id=policy.id, window_start=demand.window_start)
-        .values_list("spent_tokens", "spent_usd")
-        .first()
-    ) or (0, Decimal(0))
+def check_budget(
+    policy: Policy, demand: Demand, counts: dict, spent: tuple[int, Decimal], now: float
+) -> None:
+    """Raise BudgetExceeded when the demand does not fit in budget - spent - reserved."""
     retry = windows.seconds_until(demand.resets_at, now) if demand.resets_at else None
     period = "" if demand.resets_at is None else f" this {policy.budget_period}"
     if policy.budget_tokens is not None and demand.tokens:
@@ -140,6 +149,9 @@ def _check_budget(policy: Policy, demand: Demand, counts: dict, now: float) -> N
 
 def counters_settle(*, ticket: Ticket, tokens: int, usd: Decimal | None) -> None:
     """Replace the ticket's reservation with what the request recorded."""
+    if settings.REDIS_URL:
+        redis_store.settle(ticket=ticket, tokens=tokens, usd=usd)
+        return
     policy = ticket.policy
     with transaction.atomic():
         Reservation.objects.filter(pk=ticket.reservation_id).update(
@@ -154,3 +166,29 @@ def counters_settle(*, ticket: Ticket, tokens: int, usd: Decimal | None) -> None
         if not Spend.objects.filter(limits_id=policy.id, window_start=window).update(**changes):
             Spend.objects.get_or_create(limits_id=policy.id, window_start=window)
             Spend.objects.filter(limits_id=policy.id, window_start=window).update(**changes)
+
+
+def counters_window_totals(*, windows_of: dict) -> dict:
+    """{(limits_id, window_start): (spent_tokens, spent_usd, reserved_tokens, reserved_usd)}
+    for each lineage's window in `windows_of` ({limits_id: window_start})."""
+    if not windows_of:
+        return {}
+    if settings.REDIS_URL:
+        return redis_store.window_totals(windows_of=windows_of)
+    totals = {key: [0, Decimal(0), 0, Decimal(0)] for key in windows_of.items()}
+    ids, starts = set(windows_of), set(windows_of.values())
+    for row in Spend.objects.filter(limits_id__in=ids, window_start__in=starts):
+        if (row.limits_id, row.window_start) in totals:
+            totals[(row.limits_id, row.window_start)][:2] = [row.spent_tokens, row.spent_usd]
+    in_flight = (
+        Reservation.objects.filter(
+            limits_id__in=ids, window_start__in=starts, settled=False, expires_at__gt=time.time()
+        )
+        .values("limits_id", "window_start")
+        .annotate(tokens=Sum("tokens"), usd=Sum("usd"))
+    )
+    for row in in_flight:
+        key = (row["limits_id"], row["window_start"])
+        if key in totals:
+            totals[key][2:] = [row["tokens"] or 0, row["usd"] or Decimal(0)]
+    return {key: tuple(value) for key, value in totals.items()}

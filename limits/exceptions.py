@@ -12,6 +12,13 @@ class LimitRefused(Exception):
         self.retry_after = retry_after
 
 
+class CountersUnavailable(LimitRefused):
+    """The counter store (Redis) does not answer: nothing is admitted (fail closed)."""
+
+    status = 503
+    code = "service_unavailable"
+
+
 class RateLimited(LimitRefused):
     """Over rpm_limit, tpm_limit or max_parallel."""
 

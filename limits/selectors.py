@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from limits import windows
-from limits.models import KeyLimits, KeyLimitsLink, LimitsVersion, Reservation, Spend
+from limits.models import KeyLimits, KeyLimitsLink, LimitsVersion
 
 MAX_ENTRIES = 50_000
 
@@ -95,14 +93,15 @@ class KeyLimitsView:
     spend: dict | None = None
 
 
-def _spend(limits: KeyLimits | None, now: dt.datetime, spent: dict, reserved: dict) -> dict:
+def _spend(limits: KeyLimits | None, now: dt.datetime, totals: dict) -> dict:
     period = limits.budget_period if limits else windows.MONTH
     start = windows.window_start(period, now)
     end = windows.window_end(period, now)
     has_usd = limits is not None and limits.budget_usd is not None
     has_tokens = limits is not None and limits.budget_tokens is not None
-    spent_tokens, spent_usd = spent.get((limits and limits.pk, start), (0, Decimal(0)))
-    reserved_tokens, reserved_usd = reserved.get((limits and limits.pk, start), (0, Decimal(0)))
+    spent_tokens, spent_usd, reserved_tokens, reserved_usd = totals.get(
+        (limits and limits.pk, start), (0, Decimal(0), 0, Decimal(0))
+    )
     return {
         "period": period,
         "window_start": start,
@@ -131,33 +130,18 @@ def limits_view_for_keys(*, keys, now: dt.datetime | None = None) -> dict:
     """Limits and current spend of each key, by key id (a key with none gets the empty
     view). No query for keys fetched with select_related("limits_link__limits") that have
     no limits; two in all for a page of keys that have some."""
+    from limits.counters import counters_window_totals
+
     now = now or timezone.now()
     by_key = {key.pk: _limits_of(key) for key in keys}
-    rows = [limits for limits in by_key.values() if limits is not None]
-    spent: dict = {}
-    reserved: dict = {}
-    if rows:
-        ids = {limits.pk for limits in rows}
-        starts = {windows.window_start(limits.budget_period, now) for limits in rows}
-        for row in Spend.objects.filter(limits_id__in=ids, window_start__in=starts):
-            spent[(row.limits_id, row.window_start)] = (row.spent_tokens, row.spent_usd)
-        in_flight = (
-            Reservation.objects.filter(
-                limits_id__in=ids,
-                window_start__in=starts,
-                settled=False,
-                expires_at__gt=time.time(),
-            )
-            .values("limits_id", "window_start")
-            .annotate(tokens=Sum("tokens"), usd=Sum("usd"))
-        )
-        for row in in_flight:
-            reserved[(row["limits_id"], row["window_start"])] = (
-                row["tokens"] or 0,
-                row["usd"] or Decimal(0),
-            )
+    windows_of = {
+        limits.pk: windows.window_start(limits.budget_period, now)
+        for limits in by_key.values()
+        if limits is not None
+    }
+    totals = counters_window_totals(windows_of=windows_of)
     views = {}
     for key_id, limits in by_key.items():
         fields = {f: getattr(limits, f) for f in _FIELDS} if limits is not None else {}
-        views[key_id] = KeyLimitsView(**fields, spend=_spend(limits, now, spent, reserved))
+        views[key_id] = KeyLimitsView(**fields, spend=_spend(limits, now, totals))
     return views

@@ -22,9 +22,24 @@ from limits.services import limits_set
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="module", params=["database", "redis"])
+def counter_env(request) -> dict[str, str]:
+    """Where the counters live: the database (default), or Redis with REDIS_URL."""
+    return {"REDIS_URL": REDIS_URL} if request.param == "redis" else {}
+
+
 @pytest.fixture(scope="module")
-def two_instances(start_gateway):
-    return [start_gateway(workers=2), start_gateway(workers=2)]
+def two_instances(start_gateway, counter_env):
+    return [start_gateway(workers=2, env=counter_env), start_gateway(workers=2, env=counter_env)]
+
+
+@pytest.fixture(autouse=True)
+def same_counters_here(settings, counter_env):
+    """This process reads spend from where the instances keep it."""
+    settings.REDIS_URL = counter_env.get("REDIS_URL", "")
 
 
 def fire(urls, n, *, key, body: bytes, headers=None, concurrency=50) -> Counter:
@@ -109,10 +124,10 @@ def _workers_of(gateway) -> list[int]:
 
 
 def test_a_killed_workers_place_is_released_within_the_stream_bound(
-    start_gateway, make_route, provider
+    start_gateway, make_route, provider, counter_env
 ):
     bound = 4.0
-    gateway = start_gateway(workers=1, env={"PROXY_MAX_STREAM_SECONDS": str(bound)})
+    gateway = start_gateway(workers=1, env={"PROXY_MAX_STREAM_SECONDS": str(bound), **counter_env})
     route = make_route(gateway_url=gateway.url, timeout=30)
     limits_set(key=route.key, max_parallel=1)
     headers = {"Authorization": f"Bearer {route.raw_key}", "x-fake-scenario": "stall-headers"}
@@ -145,13 +160,16 @@ def test_a_killed_workers_place_is_released_within_the_stream_bound(
 
 
 def test_with_its_counters_away_a_limited_key_is_refused_never_forwarded(
-    start_gateway, make_route, provider, tmp_path
+    start_gateway, make_route, provider, tmp_path, counter_env
 ):
     from django.db import connection
 
     route = make_route(timeout=5)
     limits_set(key=route.key, budget_tokens=1_000_000, rpm_limit=1000)
-    if connection.vendor == "sqlite":
+    if counter_env:
+        # Redis away, the database up: refused (503), budgets and rate limits alike.
+        env = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    elif connection.vendor == "sqlite":
         env = {"DATABASE_URL": f"sqlite:///{tmp_path}"}  # a directory: cannot be opened
     else:
         env = {
