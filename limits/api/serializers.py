@@ -8,7 +8,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gatewaysite.api.fields import StrictCharField, StrictIntegerField
+from gatewaysite.api.fields import StrictIntegerField
 from limits import windows
 from limits.selectors import KeyLimitsView, limits_view_for_keys
 
@@ -22,6 +22,22 @@ LIMIT_WRITE_FIELDS = (
 )
 LIMIT_READ_FIELDS = (*LIMIT_WRITE_FIELDS, "spend")
 MAX_COUNT = 2**62
+
+
+USD_SCHEMA = {
+    "type": "string",
+    "format": "decimal",
+    "pattern": r"^\d{1,14}(\.\d{1,10})?$",
+    "nullable": True,
+}
+
+
+@extend_schema_field(USD_SCHEMA)
+class UsdField(serializers.DecimalField):
+    """A non-negative USD amount as a decimal string (up to 10 decimal places)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=24, decimal_places=10, min_value=Decimal(0), **kwargs)
 
 
 class KeyLimitsWriteSerializer(serializers.Serializer):
@@ -48,12 +64,9 @@ class KeyLimitsWriteSerializer(serializers.Serializer):
         max_value=2**31 - 1,
         help_text="Requests in flight at once (a stream counts until it ends).",
     )
-    budget_usd = serializers.DecimalField(
+    budget_usd = UsdField(
         required=False,
         allow_null=True,
-        max_digits=24,
-        decimal_places=10,
-        min_value=Decimal(0),
         help_text="USD per budget_period, as a decimal string.",
     )
     budget_tokens = StrictIntegerField(
@@ -63,17 +76,13 @@ class KeyLimitsWriteSerializer(serializers.Serializer):
         max_value=MAX_COUNT,
         help_text="Tokens per budget_period.",
     )
-    budget_period = StrictCharField(
+    budget_period = serializers.ChoiceField(
+        choices=windows.PERIODS,
         required=False,
         allow_null=True,
         help_text="`day`, `week` (from Monday), `month` (UTC calendar windows) or `total`; "
-        "default `month`.",
+        "default `month` (null: back to `month`).",
     )
-
-    def validate_budget_period(self, value):
-        if value is not None and value not in windows.PERIODS:
-            raise serializers.ValidationError(f"Must be one of: {', '.join(windows.PERIODS)}.")
-        return value
 
 
 class SpendSerializer(serializers.Serializer):
@@ -118,10 +127,10 @@ class KeyLimitsReadMixin(serializers.Serializer):
     def get_max_parallel(self, key):
         return self._limits(key).max_parallel
 
-    @extend_schema_field(serializers.DecimalField(max_digits=24, decimal_places=10))
+    @extend_schema_field(USD_SCHEMA)
     def get_budget_usd(self, key):
         value = self._limits(key).budget_usd
-        return None if value is None else str(value)
+        return None if value is None else format(value, "f")  # never "0E-10"
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_budget_tokens(self, key):
