@@ -1,6 +1,10 @@
 """The proxy's live fixtures (fake provider, routes through a real gunicorn), for the
 limits tests, which are about what a client of the proxy sees."""
 
+import time
+
+import pytest
+
 from proxy.tests.conftest import (  # noqa: F401 - fixtures
     anthropic_route,
     fake_provider_server,
@@ -9,3 +13,22 @@ from proxy.tests.conftest import (  # noqa: F401 - fixtures
     openai_route,
     provider,
 )
+
+
+@pytest.fixture(autouse=True)
+def settled_before_teardown(request):
+    """Let the gateway settle what it admitted before the test's data is flushed: a settle
+    still running meets the flush's TRUNCATE in a deadlock on PostgreSQL."""
+    if "transactional_db" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # so this runs before its flush
+    yield
+    from limits.models import Reservation
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        live = Reservation.objects.filter(settled=False, expires_at__gt=time.time())
+        if not live.exists():
+            return
+        time.sleep(0.05)
