@@ -45,6 +45,9 @@ class RequestLogFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+GROUPINGS = [*DIMENSIONS, *(f"{a},{b}" for a in DIMENSIONS for b in DIMENSIONS if a != b)]
+
+
 class UsageQueryForm(forms.Form):
     """The query of GET /admin/usage; anything malformed is a 400 naming the parameter."""
 
@@ -71,9 +74,6 @@ class UsageQueryForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since is not None and until is not None and since >= until:
-            self.add_error("until", "Must be after since.")
         data["lineage"] = bool(data.get("lineage"))
         return data
 
@@ -81,7 +81,7 @@ class UsageQueryForm(forms.Form):
     def openapi_parameters() -> list[OpenApiParameter]:
         text = OpenApiTypes.STR
         return [
-            OpenApiParameter("group_by", text, description=(
+            OpenApiParameter("group_by", text, enum=GROUPINGS, description=(
                 "One or two of `day` (UTC), `key`, `upstream`, `model`, comma-separated; "
                 "default `day`.")),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description=(

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gatewaysite.api.auth import AdminTokenAuthentication, IsAdminOperator
+from gatewaysite.api.schema import error
 from gatewaysite.api.viewsets import AdminViewSet
 from logs.api.filters import RequestLogFilter, UsageQueryForm
 from logs.api.serializers import RequestLogSerializer, UsageSerializer
@@ -54,8 +55,8 @@ class RequestLogViewSet(AdminViewSet):
 
     def perform_content_negotiation(self, request, force=False):
         # ?format= names the export's format here, not one of DRF's renderers; errors
-        # are always JSON.
-        if self.action == "export":
+        # are always JSON (None: a method no route takes, answered 405).
+        if self.action in ("export", None):
             return JSONRenderer(), JSONRenderer.media_type
         return super().perform_content_negotiation(request, force)
 
@@ -71,6 +72,7 @@ class RequestLogViewSet(AdminViewSet):
             ),
         ],  # fmt: skip
         responses={
+            400: error("`validation_error`: no or an unknown `format`, or a bad filter."),
             (200, "text/csv"): OpenApiTypes.STR,
             (200, "application/x-ndjson"): OpenApiTypes.STR,
         },
@@ -95,7 +97,7 @@ class UsageView(APIView):
     @extend_schema(
         summary="Usage grouped by day, key, upstream or model, with totals",
         parameters=UsageQueryForm.openapi_parameters(),
-        responses={200: UsageSerializer},
+        responses={200: UsageSerializer, 400: error("`validation_error`: a bad parameter.")},
     )
     def get(self, request):
         form = UsageQueryForm(request.query_params)

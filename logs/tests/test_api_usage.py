@@ -158,7 +158,6 @@ def test_a_rotated_key_is_reported_per_id_and_as_one_lineage(api, traffic):
         ({"group_by": "day,key,model"}, "group_by"),
         ({"group_by": "day,day"}, "group_by"),
         ({"since": "yesterday"}, "since"),
-        ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"}, "until"),
         ({"api_key_id": "nope"}, "api_key_id"),
         ({"lineage": "maybe"}, "lineage"),
     ],
@@ -168,7 +167,13 @@ def test_bad_queries_are_400_naming_the_parameter(api, params, field):
     assert field in error["details"]
 
 
-def test_no_traffic_gives_empty_items_and_zero_totals(api):
+def test_no_traffic_gives_empty_items_and_zero_totals(api, make_key):
     body = get(api)
     assert body["items"] == []
     assert body["totals"] == {**dict.fromkeys(COUNT_FIELDS, 0), "cost_usd": None}
+
+
+def test_an_empty_range_is_empty_not_an_error(api, traffic):
+    at = traffic["today"].isoformat().replace("+00:00", "Z")
+    body = get(api, since=at, until=at)
+    assert (body["items"], body["totals"]["requests"]) == ([], 0)
