@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +116,7 @@ def _fill(rows: int, *, keep: bool) -> None:
         "total_tokens",
         "cache_read_tokens",
         "cache_write_tokens",
+        "cost_usd",
         "duration_ms",
         "ttfb_ms",
         "error",
@@ -148,6 +150,7 @@ def _fill(rows: int, *, keep: bool) -> None:
                     (prompt + completion) if known else None,
                     None,
                     None,
+                    Decimal(prompt * 25 + completion * 100) / 10**7 if known else None,
                     duration,
                     min(duration, rng.randint(20, 2000)),
                     "" if status else "upstream unreachable",
@@ -193,6 +196,8 @@ def _sqlite_value(connection, value):
         return connection.ops.adapt_datetimefield_value(value)
     if isinstance(value, uuid.UUID):
         return value.hex  # how Django stores a UUIDField on SQLite
+    if isinstance(value, Decimal):
+        return str(value)
     return value
 
 
@@ -232,7 +237,22 @@ def _pages() -> list[tuple[str, str]]:
         ("usage page, all traffic", usage),
         ("usage page, one key", f"{usage}?key={key.pk}"),
         ("usage page, one upstream", f"{usage}?upstream={upstream.pk}"),
+        ("API /admin/usage by day", "/admin/usage?group_by=day"),
+        ("API /admin/usage by key and model", "/admin/usage?group_by=key,model"),
+        (
+            "API /admin/usage, one key's lineage by upstream",
+            f"/admin/usage?group_by=upstream&api_key_id={key.pk}&lineage=true",
+        ),
+        (
+            "API /admin/usage by model, 7 days mid-day to mid-day",
+            f"/admin/usage?group_by=model&since={_week_ago()}",
+        ),
     ]
+
+
+def _week_ago() -> str:
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=7, hours=3)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _time_pages(runs: int) -> list[dict]:
@@ -247,6 +267,11 @@ def _time_pages(runs: int) -> list[dict]:
     )
     client = Client()
     client.force_login(user)
+    # The admin API's pages (/admin/…) open with the token, not the session.
+    from django.conf import settings
+
+    settings.ADMIN_TOKEN = settings.ADMIN_TOKEN or "bench-admin-token"
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {settings.ADMIN_TOKEN}"
     results = []
     plain = {
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -5,7 +5,8 @@
 
 `provision` creates the upstreams and keys through the services (as the admin API would);
 `costs` times the per-request work of the hot path in-process: the key check on a warm
-cache, the upstream choice, and the two log writes.
+cache, the upstream choice, the two log writes, and pricing the answer (price lookup on a
+warm cache, with its version read, and the cost).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +73,10 @@ def costs(iterations: int) -> dict:
     from keys.selectors import key_authenticate
     from keys.services import key_create
     from logs.services import log_finish, log_open
+    from prices.cost import cost_usd
+    from prices.selectors import price_for
+    from prices.services import price_create
+    from proxy.usage import Usage
     from upstreams.selectors import upstream_choose
     from upstreams.services import upstream_create
 
@@ -124,11 +130,28 @@ def costs(iterations: int) -> dict:
         return perf() - started
 
     logs = [log_pair(False) for _ in range(iterations)]
+
+    # A realistic table: 200 exact names and 20 patterns, one of them this upstream's own.
+    for i in range(200):
+        price_create(model=f"bench-model-{i}", input=Decimal("2.5"), output=Decimal("10"))
+    for i in range(20):
+        price_create(model=f"bench-family-{i}-*", input=Decimal("1"), output=Decimal("4"))
+    price_create(model="gpt-bench*", upstream_id=upstream.pk, input=Decimal(3), output=Decimal(9))
+    usage = Usage(
+        prompt_tokens=1000, completion_tokens=200, total_tokens=1200, cache_read_tokens=400
+    )
+    pricing = []
+    for _ in range(iterations):
+        started = perf()
+        cost_usd(rates=price_for(model="gpt-bench", upstream_id=upstream.pk), usage=usage)
+        pricing.append(perf() - started)
+
     result = {
         "vendor": connection.vendor,
         "key_authenticate": _stats(auth),
         "upstream_choose": _stats(choose),
         "log_open_finish": _stats(logs),
+        "price_and_cost": _stats(pricing),
     }
     if connection.vendor != "sqlite":
         released = [log_pair(True) for _ in range(iterations)]

@@ -785,6 +785,7 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
         row("4 key check, warm cache, mean / p99 us", "", cost("key_authenticate"))
         row("  upstream choice, mean / p99 us", "", cost("upstream_choose"))
         row("  log_open + log_finish, mean / p99 us", "", cost("log_open_finish"))
+        row("  price lookup + cost, mean / p99 us", "", cost("price_and_cost"))
         if any("log_open_finish_released" in r.costs for r in results):
             row(
                 "  the same, connection back to the pool between, us",

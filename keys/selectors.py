@@ -78,3 +78,23 @@ def key_find(*, id_or_prefix: str) -> APIKey:
     if len(matches) > 1:
         raise APIKey.MultipleObjectsReturned("that prefix matches several keys; use the id")
     return matches[0]
+
+
+def key_lineages() -> dict[uuid.UUID, uuid.UUID]:
+    """Every key's lineage: the id of the first key of its rotation chain (itself if never rotated).
+
+    A rotated key and the keys that replaced it are one key to whoever holds it, so
+    usage is also reported per lineage.
+    """
+    parent = dict(APIKey.objects.values_list("id", "rotated_from_id"))
+    roots: dict[uuid.UUID, uuid.UUID] = {}
+    for key_id in parent:
+        chain = [key_id]
+        node = key_id
+        while (up := parent.get(node)) is not None and up not in chain and up not in roots:
+            chain.append(up)
+            node = up
+        root = roots[up] if up in roots else node
+        for member in chain:
+            roots[member] = root
+    return roots

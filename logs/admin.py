@@ -16,12 +16,14 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
+from logs.export import CONTENT_TYPES, export_lines
 from logs.models import RequestLog
 from logs.usage_page import usage_context
 
@@ -254,6 +256,7 @@ class RequestLogAdmin(admin.ModelAdmin):
         "api_key",
         "upstream",
         "total_tokens",
+        "cost_usd",
         "duration_ms",
         "request_id",
     )
@@ -301,6 +304,7 @@ class RequestLogAdmin(admin.ModelAdmin):
                     "total_tokens",
                     "cache_read_tokens",
                     "cache_write_tokens",
+                    "cost_usd",
                 ]
             },
         ),
@@ -340,6 +344,11 @@ class RequestLogAdmin(admin.ModelAdmin):
             path(
                 "usage/", self.admin_site.admin_view(self.usage_view), name="logs_requestlog_usage"
             ),
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="logs_requestlog_export",
+            ),
             *super().get_urls(),
         ]
 
@@ -353,6 +362,17 @@ class RequestLogAdmin(admin.ModelAdmin):
             **usage_context(request),
         }
         return TemplateResponse(request, "admin/logs/requestlog/usage.html", context)
+
+    def export_view(self, request):
+        """The rows the list shows with its current filters, search and dates, as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = self.get_changelist_instance(request).get_queryset(request)
+        response = StreamingHttpResponse(
+            export_lines(rows, "csv"), content_type=CONTENT_TYPES["csv"]
+        )
+        response["Content-Disposition"] = 'attachment; filename="request-logs.csv"'
+        return response
 
 
 # The usage page is linked from the admin index (one extra module under the apps).

@@ -86,11 +86,17 @@ class DailyUsage(models.Model):
     day = models.DateField()
     api_key_id = models.UUIDField(null=True, blank=True)
     upstream_id = models.UUIDField(null=True, blank=True)
+    # "" for days rolled up before models were kept apart (and for requests without one).
+    model = models.CharField(max_length=200, blank=True, default="")
     requests = models.PositiveIntegerField()
     errors = models.PositiveIntegerField()
     prompt_tokens = models.PositiveBigIntegerField()
     completion_tokens = models.PositiveBigIntegerField()
     total_tokens = models.PositiveBigIntegerField()
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    # The sum of the known costs; null when no request of the group had one.
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
 
     class Meta:
         verbose_name = "daily usage"

@@ -9,3 +9,7 @@ class InvalidPriceData(Exception):
         self.entry = entry
         where = f"{entry}: " if entry else ""
         super().__init__(where + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+class PriceExists(InvalidPriceData):
+    """A price for the same model and upstream (or for any upstream) exists already."""

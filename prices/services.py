@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from prices.exceptions import InvalidPriceData
+from prices.exceptions import InvalidPriceData, PriceExists
 from prices.importing import PriceRow, parse_price_file
 from prices.models import Price, PriceTableVersion
 from upstreams.models import Upstream
@@ -30,7 +30,7 @@ def _check_unique(model: str, upstream_id: uuid.UUID | None, *, exclude=None) ->
     if exclude is not None:
         clash = clash.exclude(pk=exclude)
     if clash.exists():
-        raise InvalidPriceData(
+        raise PriceExists(
             {"model": ["A price for this model on this upstream (or on any) exists already."]}
         )
 

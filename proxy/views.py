@@ -32,7 +32,7 @@ import re
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -50,7 +50,9 @@ from proxy import dialects, forward
 from proxy.errors import INTERNAL, REFUSED, Refusal, UpstreamUnreachable, refusal_for
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
 from proxy.stream_usage import UsageChunkFilter, with_stream_usage
+from proxy.upstream_error import ErrorCapture, upstream_error_message
 from proxy.usage import peek_request, usage_reader
+from upstreams.crypto import secret_hint
 from upstreams.selectors import upstream_choose, upstream_names_for
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,10 @@ class _Call:
     is_stream: bool = False
     log_id: int | None = None
     ticket: object | None = None  # the limits reservation, until settled
+    # The upstream's error answer, kept to read its error.message for the row.
+    error_body: ErrorCapture | None = None
+    error_encoding: str = ""
+    secret: str = field(default="", repr=False)
 
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -176,16 +182,18 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         raise UpstreamUnreachable("The upstream's answer was not valid HTTP")
 
     # 7. relay, and 8. finish the row when the answer ends (Relay calls _finisher)
+    reader = usage_reader(
+        content_type=answer.header("Content-Type"),
+        dialect=call.dialect,
+        content_encoding=answer.header("Content-Encoding"),
+    )
+    if answer.status >= 400:
+        reader = call.error_body = ErrorCapture(reader)
+        call.error_encoding = answer.header("Content-Encoding")
+        call.secret = route.secret
     relay = Relay(
         answer=answer,
-        usage=UsageFeed(
-            usage_reader(
-                content_type=answer.header("Content-Type"),
-                dialect=call.dialect,
-                content_encoding=answer.header("Content-Encoding"),
-            ),
-            request_id=call.request_id,
-        ),
+        usage=UsageFeed(reader, request_id=call.request_id),
         started=call.started,
         headers_at=time.monotonic(),
         read_timeout=read_timeout,
@@ -254,7 +262,7 @@ def _finisher(call: _Call):
                 status_code=ending.status,
                 duration_ms=ending.duration_ms,
                 ttfb_ms=ending.ttfb_ms,
-                error=ending.error,
+                error=ending.error or _upstream_error(call),
                 cost_usd=cost,
                 **ending.usage.as_log_fields(),
             )
@@ -267,6 +275,18 @@ def _finisher(call: _Call):
         _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens, cost=cost)
 
     return finish
+
+
+def _upstream_error(call: _Call) -> str:
+    """For an upstream's error answer: its own error.message (never a secret), else ""."""
+    if call.error_body is None:
+        return ""
+    return upstream_error_message(
+        bytes(call.error_body.head),
+        content_encoding=call.error_encoding,
+        secret=call.secret,
+        secret_mask=secret_hint(call.secret),
+    )
 
 
 def _cost(call: _Call, ending: Ending):

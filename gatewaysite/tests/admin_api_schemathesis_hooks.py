@@ -5,6 +5,7 @@ Two things a schema cannot say, and only these:
 - `upstream_ids` must name upstreams that exist and are active. Random UUIDs are
   schema-valid, so a positive (schema-valid) key body gets the id of an active
   upstream, fetched from the API itself (the run may deactivate the previous one).
+  A price's `upstream_id` likewise.
   Negative bodies are left as generated.
 - The contract answers a missing Authorization header with 403, where the
   `missing_required_header` check expects 401 for that one header (the clash that
@@ -23,6 +24,8 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import CoveragePhaseData, CoverageScenario
 
 KEY_WRITES = {("POST", "/admin/keys"), ("PATCH", "/admin/keys/{id}")}
+PRICE_WRITES = {("POST", "/admin/prices"), ("PUT", "/admin/prices/{id}"),
+                ("PATCH", "/admin/prices/{id}")}  # fmt: skip
 
 
 def _admin(method: str, path: str, body=None) -> requests.Response:
@@ -78,4 +81,11 @@ def map_case(context, case):
         and _body_is_positive(case)
     ):
         case.body["upstream_ids"] = [_active_upstream_id()]
+    if (
+        (case.method.upper(), case.operation.path) in PRICE_WRITES
+        and isinstance(case.body, dict)
+        and isinstance(case.body.get("upstream_id"), str)
+        and _body_is_positive(case)
+    ):
+        case.body["upstream_id"] = _active_upstream_id()
     return case

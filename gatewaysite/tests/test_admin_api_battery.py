@@ -55,7 +55,7 @@ ENDPOINTS = [
     ("patch", "/admin/prices/{price}", {"output": "3"}),
     ("delete", "/admin/prices/{price}", None),
     ("get", "/admin/usage", None),
-    ("get", "/admin/logs/export", None),
+    ("get", "/admin/logs/export?format=jsonl", None),
 ]
 DETAIL = [e for e in ENDPOINTS if "{" in e[1]]
 LISTS = ["/admin/keys", "/admin/upstreams", "/admin/logs"]
@@ -168,7 +168,7 @@ def test_the_token_opens_every_endpoint(world, admin_token, method, path, body):
 def test_unknown_and_malformed_ids_are_404(world, api, method, path, body, bad_id):
     before = state()
     ident = str(uuid.uuid4()) if bad_id == "unknown" else bad_id
-    broken = {**world, "key": ident, "upstream": ident, "log": ident}
+    broken = {**world, "key": ident, "upstream": ident, "log": ident, "price": ident}
     response = getattr(api, method)(path.format(**broken), fill(body, world), format="json")
     assert_error(response, 404, "not_found")
     assert state() == before

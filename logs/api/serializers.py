@@ -49,3 +49,32 @@ class RequestLogSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class UsageSumsSerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    errors = serializers.IntegerField(help_text="Status 0 (no answer) or 400 and above.")
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(
+        max_digits=30,
+        decimal_places=12,
+        allow_null=True,
+        help_text="USD; null when no request of the group had a known cost.",
+    )
+
+
+class UsageItemSerializer(UsageSumsSerializer):
+    day = serializers.DateField(required=False, help_text="With group_by day (UTC).")
+    api_key_id = serializers.UUIDField(required=False, allow_null=True)
+    key_lineage_id = serializers.UUIDField(required=False, allow_null=True)
+    upstream_id = serializers.UUIDField(required=False, allow_null=True)
+    model = serializers.CharField(required=False)
+
+
+class UsageSerializer(serializers.Serializer):
+    items = UsageItemSerializer(many=True)
+    totals = UsageSumsSerializer()

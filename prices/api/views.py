@@ -13,12 +13,16 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from gatewaysite.api.audit import audit_action, audit_added, audit_changed
+from gatewaysite.api.exceptions import AdminAPIError
+from gatewaysite.api.schema import error
 from gatewaysite.api.viewsets import AdminViewSet
 from prices import services
 from prices.api.filters import PriceFilter
 from prices.api.serializers import PriceCreateSerializer, PriceSerializer
-from prices.exceptions import InvalidPriceData
+from prices.exceptions import InvalidPriceData, PriceExists
 from prices.selectors import prices_list
+
+_CONFLICT = {409: error("`conflict`: a price for this model and upstream exists already.")}
 
 
 @extend_schema_view(
@@ -41,7 +45,7 @@ class PriceViewSet(AdminViewSet):
     @extend_schema(
         summary="Add a price (applies to requests that finish from now on)",
         request=PriceCreateSerializer,
-        responses={201: PriceSerializer},
+        responses={201: PriceSerializer, **_CONFLICT},
     )
     def create(self, request):
         data = _valid(PriceCreateSerializer(data=request.data))
@@ -50,12 +54,18 @@ class PriceViewSet(AdminViewSet):
             audit_added(price)
         return Response(PriceSerializer(price).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Replace a price's fields", request=PriceCreateSerializer)
+    @extend_schema(
+        summary="Replace a price's fields",
+        request=PriceCreateSerializer,
+        responses={200: PriceSerializer, **_CONFLICT},
+    )
     def update(self, request, **kwargs):
         return self._change(request, partial=False)
 
     @extend_schema(
-        summary="Change some of a price's fields", request=PriceCreateSerializer(partial=True)
+        summary="Change some of a price's fields",
+        request=PriceCreateSerializer(partial=True),
+        responses={200: PriceSerializer, **_CONFLICT},
     )
     def partial_update(self, request, **kwargs):
         return self._change(request, partial=True)
@@ -91,6 +101,10 @@ class _as_validation:  # noqa: N801 - used as a context manager, like a function
         return self
 
     def __exit__(self, kind, exc, tb):
+        if isinstance(exc, PriceExists):
+            raise AdminAPIError(
+                409, "conflict", "A price for this model exists already", exc.errors
+            )
         if isinstance(exc, InvalidPriceData):
             raise ValidationError(exc.errors) from None
         return False

@@ -43,7 +43,7 @@ def test_a_price_for_one_upstream(api, make_upstream):
     upstream = make_upstream()
     response = api.post(
         "/admin/prices",
-        {"model": "claude-*", "upstream_id": str(upstream.pk), "input": 3, "output": 15},
+        {"model": "claude-*", "upstream_id": str(upstream.pk), "input": "3", "output": "15"},
         format="json",
     )
     assert response.status_code == 201, response.content
@@ -62,6 +62,8 @@ def test_a_price_for_one_upstream(api, make_upstream):
         ({"model": "m", "input": "-1", "output": "2"}, "input"),
         ({"model": "m", "input": "abc", "output": "2"}, "input"),
         ({"model": "m", "input": "1.0000001", "output": "2"}, "input"),
+        ({"model": "m", "input": 1, "output": "2"}, "input"),  # a string, as the schema says
+        ({"model": "m", "input": "", "output": "2"}, "input"),
         ({"model": "m", "input": "1", "output": "2", "cache_write": "-0.5"}, "cache_write"),
         ({"model": "m", "input": "1", "output": "2", "upstream_id": "nope"}, "upstream_id"),
         ({"model": "m", "input": "1", "output": "2", "upstream_id": str(uuid.uuid4())},
@@ -75,19 +77,19 @@ def test_bad_bodies_are_400_with_the_field(api, body, field):
 
 
 def test_a_second_price_for_the_same_model_and_upstream_is_refused(api):
-    assert api.post("/admin/prices", {"model": "m", "input": 1, "output": 2},
+    assert api.post("/admin/prices", {"model": "m", "input": "1", "output": "2"},
                     format="json").status_code == 201  # fmt: skip
     error = assert_error(
-        api.post("/admin/prices", {"model": "m", "input": 3, "output": 4}, format="json"),
-        400,
-        "validation_error",
+        api.post("/admin/prices", {"model": "m", "input": "3", "output": "4"}, format="json"),
+        409,
+        "conflict",
     )
     assert "model" in error["details"]
     assert Price.objects.get().input == Decimal(1)
 
 
 def test_changes_apply_to_the_next_lookup_and_delete_removes_the_price(api):
-    created = api.post("/admin/prices", {"model": "gpt-*", "input": 1, "output": 2},
+    created = api.post("/admin/prices", {"model": "gpt-*", "input": "1", "output": "2"},
                        format="json").json()  # fmt: skip
     assert price_for(model="gpt-4o", upstream_id=None).output == Decimal(2)
     version = PriceTableVersion.current()
@@ -96,7 +98,7 @@ def test_changes_apply_to_the_next_lookup_and_delete_removes_the_price(api):
     assert PriceTableVersion.current() != version
     assert price_for(model="gpt-4o", upstream_id=None).output == Decimal(4)
     replaced = api.put(f"/admin/prices/{created['id']}",
-                       {"model": "gpt-4o", "input": 5, "output": 6}, format="json")  # fmt: skip
+                       {"model": "gpt-4o", "input": "5", "output": "6"}, format="json")  # fmt: skip
     assert replaced.status_code == 200
     assert price_for(model="gpt-4o-mini", upstream_id=None) is None
     assert price_for(model="gpt-4o", upstream_id=None).input == Decimal(5)
@@ -108,9 +110,9 @@ def test_changes_apply_to_the_next_lookup_and_delete_removes_the_price(api):
 def test_the_list_is_paged_and_filtered(api, make_upstream):
     upstream = make_upstream()
     for name in ("a", "b", "c"):
-        api.post("/admin/prices", {"model": name, "input": 1, "output": 1}, format="json")
-    api.post("/admin/prices", {"model": "a", "upstream_id": str(upstream.pk), "input": 1,
-                               "output": 1}, format="json")  # fmt: skip
+        api.post("/admin/prices", {"model": name, "input": "1", "output": "1"}, format="json")
+    api.post("/admin/prices", {"model": "a", "upstream_id": str(upstream.pk), "input": "1",
+                               "output": "1"}, format="json")  # fmt: skip
     items = assert_page(api.get("/admin/prices"), total=4)
     assert [i["model"] for i in items] == ["a", "c", "b", "a"]  # newest first
     assert len(assert_page(api.get("/admin/prices?model=a"), total=2)) == 2

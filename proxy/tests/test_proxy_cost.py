@@ -147,3 +147,33 @@ def test_a_price_change_applies_to_later_requests_and_never_rewrites_rows(openai
     assert second.cost_usd == OPENAI_COST + 200 * RATES["output"] / 10**6
     first.refresh_from_db()
     assert first.cost_usd == OPENAI_COST
+
+
+@pytest.fixture(scope="module")
+def second_instance(start_gateway):
+    """Another gunicorn on the same database: a second instance of the gateway."""
+    return start_gateway(workers=2)
+
+
+def test_a_price_change_reaches_every_worker_of_every_instance_at_once(
+    gateway, second_instance, make_route, priced
+):
+    route = make_route(timeout=5)
+    instances = [gateway.url, second_instance.url]
+
+    def costs(rounds: int) -> list:
+        ids = []
+        for _ in range(rounds):
+            for url in instances:
+                response = requests.post(
+                    f"{url}/v1/chat/completions",
+                    json=ENDPOINTS["chat"][1],
+                    headers={"Authorization": f"Bearer {route.raw_key}", **USAGE_HEADERS},
+                    timeout=15,
+                )
+                ids.append(response.headers["X-Gateway-Request-ID"])
+        return [finished_row(i).cost_usd for i in ids]
+
+    assert set(costs(8)) == {OPENAI_COST}  # every worker has the old price cached now
+    price_update(price=priced, input=RATES["input"] * 2)
+    assert set(costs(8)) == {OPENAI_COST + 600 * RATES["input"] / 10**6}

@@ -231,7 +231,8 @@ def test_upstream_errors_pass_through_unchanged_with_retry_after(
     assert exc.value.body["type"] == "rate_limit_error"  # the provider's own body, not ours
     assert exc.value.response.headers["x-request-id"].startswith("fake-")
     row = finished_row(exc.value.response.headers["x-gateway-request-id"])
-    assert (row.status_code, row.error) == (429, "")
+    # The contract: the row keeps the upstream's own error.message.
+    assert (row.status_code, row.error) == (429, "Fake error 429")
 
     with pytest.raises(anthropic.RateLimitError) as exc:
         anthropic_route.anthropic().messages.create(

@@ -269,7 +269,8 @@ def test_invalid_json_is_the_upstreams_business(openai_route, provider):
     assert response.json()["error"]["message"] == "The body is not a JSON object"  # the provider's
     assert provider.requests[0].body == b"{not json"
     row = finished_row()
-    assert (row.status_code, row.model, row.error) == (400, "", "")
+    # The row keeps the upstream's own error.message (CONTRACT.md, Request log).
+    assert (row.status_code, row.model, row.error) == (400, "", "The body is not a JSON object")
 
 
 @pytest.fixture(scope="module")
