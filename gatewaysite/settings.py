@@ -216,6 +216,10 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=90)
 UPSTREAMS = env.str("UPSTREAMS", default="")
 PROXY_MAX_STREAM_SECONDS = env.float("PROXY_MAX_STREAM_SECONDS", default=600.0)
 PROXY_MAX_BODY_BYTES = env.int("PROXY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# A request body must be complete within PROXY_BODY_TIMEOUT seconds plus one second per
+# PROXY_BODY_MIN_RATE bytes received, else 408 (a slow upload must not pin a worker's memory).
+PROXY_BODY_TIMEOUT = env.float("PROXY_BODY_TIMEOUT", default=30.0)
+PROXY_BODY_MIN_RATE = env.int("PROXY_BODY_MIN_RATE", default=10_000)
 # Upstream timeout when an upstream sets none (seconds to headers and between chunks).
 PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
 # Seconds to open a connection to an upstream (capped by the upstream's own timeout).

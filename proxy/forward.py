@@ -13,7 +13,9 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterable, Mapping
 
 import requests
@@ -28,6 +30,7 @@ from proxy.errors import (
     ClientGone,
     InvalidPath,
     MalformedBody,
+    RequestTimeout,
     StreamBroken,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -133,40 +136,120 @@ def request_headers(environ: Mapping[str, object]) -> dict[str, str]:
     return headers
 
 
-def read_body(environ: Mapping[str, object], *, limit: int) -> bytes:
+def read_body(
+    environ: Mapping[str, object],
+    *,
+    limit: int,
+    timeout: float | None = None,
+    min_rate: int | None = None,
+) -> bytes:
     """The whole request body, refused over `limit` bytes.
 
     Read straight from wsgi.input: Django's upload limit must not apply, and a
     chunked body (no Content-Length) must be forwarded intact, never as empty.
+    With `timeout`, the body must be complete within `timeout` seconds plus one second
+    per `min_rate` bytes received so far, else RequestTimeout. A body that ends
+    before its Content-Length is ClientGone: a short body is never forwarded.
     """
     declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+    length = None
     if declared:
         try:
             length = int(declared)
         except ValueError:
             raise MalformedBody("The Content-Length header is not valid") from None
+        if length < 0:
+            raise MalformedBody("The Content-Length header is not valid")
         if length > limit:
             raise BodyTooLarge(f"The request body is larger than {limit} bytes")
     stream = environ["wsgi.input"]
     parts: list[bytes] = []
     total = 0
+    started = time.monotonic()
     try:
         while True:
-            part = stream.read(min(READ_SIZE, limit + 1 - total))  # type: ignore[attr-defined]
+            size = min(READ_SIZE, limit + 1 - total)
+            if length is not None:
+                size = min(size, length - total)
+            if timeout is None:
+                part = stream.read(size)  # type: ignore[attr-defined]
+            else:
+                allowed = timeout + (total / min_rate if min_rate else 0.0)
+                part = _read_within(environ, stream, size, started + allowed)
             if not part:
                 break
             parts.append(part)
             total += len(part)
             if total > limit:
                 raise BodyTooLarge(f"The request body is larger than {limit} bytes")
+            if length is not None and total >= length:
+                break
     except OSError:
         raise ClientGone("The client disconnected while sending the request") from None
-    except (BodyTooLarge, ClientGone):
+    except (BodyTooLarge, ClientGone, RequestTimeout):
         raise
     except Exception:
         # The server's reader refuses malformed chunked framing with its own errors.
         raise MalformedBody("The request body is not valid HTTP framing") from None
+    if length is not None and total < length:
+        raise ClientGone("The client disconnected while sending the request")
     return b"".join(parts)
+
+
+def _read_within(environ: Mapping[str, object], stream, size: int, deadline: float) -> bytes:
+    """One read of the body that gives up at `deadline` (monotonic).
+
+    Under gevent a Timeout bounds the whole read (gunicorn's reader may recv many
+    times to fill `size`, so a per-recv socket timeout alone could be stretched by a
+    byte at a time); elsewhere the socket's timeout bounds each recv.
+    """
+    remaining = deadline - time.monotonic()
+    sock = environ.get("gunicorn.socket")
+    if remaining <= 0:
+        _stop_reading(sock)
+        raise RequestTimeout("The request body did not arrive in time")
+    if _gevent_sockets():
+        import gevent
+
+        timer = gevent.Timeout(remaining)
+        timer.start()
+        try:
+            return stream.read(size)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            _stop_reading(sock)
+            raise RequestTimeout("The request body did not arrive in time") from None
+        finally:
+            timer.close()
+    if sock is None:
+        return stream.read(size)
+    sock.settimeout(remaining)  # type: ignore[attr-defined]
+    try:
+        return stream.read(size)
+    except TimeoutError:
+        _stop_reading(sock)
+        raise RequestTimeout("The request body did not arrive in time") from None
+    finally:
+        sock.settimeout(None)  # type: ignore[attr-defined]
+
+
+def _gevent_sockets() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")
+
+
+def _stop_reading(sock) -> None:
+    # The rest of a timed-out body must not be read as the connection's next request:
+    # with its read side shut, the server closes the connection after the 408.
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
 
 # --- the transport -----------------------------------------------------------------

@@ -4,7 +4,9 @@ The recipe, in order (`_serve`):
   1. read the request: the path must stay inside any upstream's base_url
   2. authenticate the key                       keys.selectors.key_authenticate
   3. choose the upstream                        upstreams.selectors.upstream_choose
-  4. read the body (up to PROXY_MAX_BODY_BYTES) and peek at `model` and `stream`
+  4. give the database connection back (a body may trickle in for a long time),
+     then read the body (up to PROXY_MAX_BODY_BYTES, within PROXY_BODY_TIMEOUT and
+     above PROXY_BODY_MIN_RATE) and peek at `model` and `stream`
   5. open the log row (in flight)               logs.services.log_open
      and give the database connection back: the answer may take minutes
   6. forward, once                              proxy.forward.upstream_send
@@ -117,10 +119,16 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     call.upstream_id = route.id
     secret_name, secret_value = dialects.secret_header(provider=route.provider, secret=route.secret)
 
-    # 4. read the body
+    # 4. read the body, holding no database connection while it arrives
     body = None
     if meta.get("CONTENT_LENGTH") or meta.get("HTTP_TRANSFER_ENCODING"):
-        body = forward.read_body(meta, limit=settings.PROXY_MAX_BODY_BYTES)
+        _release_db_connection()
+        body = forward.read_body(
+            meta,
+            limit=settings.PROXY_MAX_BODY_BYTES,
+            timeout=settings.PROXY_BODY_TIMEOUT,
+            min_rate=settings.PROXY_BODY_MIN_RATE,
+        )
         model, call.is_stream = peek_request(body, meta.get("CONTENT_TYPE", ""))
         call.model = _printable(model)
 
