@@ -40,6 +40,8 @@ POOL_MAXSIZE = 1000  # connections kept per upstream host, per worker (gevent: o
 POOL_HOSTS = 100  # upstream hosts whose pools a worker keeps
 # Largest single read; a read returns whatever has arrived, it never waits to fill.
 READ_SIZE = 64 * 1024
+# How much of a non-2xx answer is searched for an echo of the upstream's secret.
+MASK_LIMIT = 64 * 1024
 
 HOP_BY_HOP = frozenset(
     {
@@ -64,13 +66,19 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     "host",
     "content-length",
     "expect",
+    # The admin site's session and CSRF cookies share the gateway's origin.
+    "cookie",
 }
 
 # Answer headers the gateway sets itself; an upstream's own copy would only confuse.
 _SET_BY_GATEWAY = frozenset({"x-gateway-request-id", "x-accel-buffering"})
+# Answer headers that would act on the gateway's origin (an upstream's cookie would
+# reach /django-admin/; its HSTS would pin the gateway's host to HTTPS).
+_NOT_PASSED_BACK = frozenset({"set-cookie", "strict-transport-security"})
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 _HEADER_VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+_REASON_RE = re.compile(r"[ \t\x21-\x7e]*")
 # In the raw path: anything that could climb out of base_url once some server decodes it.
 _RAW_PATH_FORBIDDEN = re.compile(r"%(?:2e|2f|5c|00|25)|\\|[\x00-\x20\x7f]", re.IGNORECASE)
 
@@ -185,14 +193,14 @@ def read_body(
             if length is not None and total >= length:
                 break
     except OSError:
-        raise ClientGone("The client disconnected while sending the request") from None
+        raise ClientGone("client disconnected") from None
     except (BodyTooLarge, ClientGone, RequestTimeout):
         raise
     except Exception:
         # The server's reader refuses malformed chunked framing with its own errors.
         raise MalformedBody("The request body is not valid HTTP framing") from None
     if length is not None and total < length:
-        raise ClientGone("The client disconnected while sending the request")
+        raise ClientGone("client disconnected")
     return b"".join(parts)
 
 
@@ -287,9 +295,41 @@ class UpstreamAnswer:
         self.status: int = response.status_code
         self.reason: str = response.reason or ""
         self.headers: list[tuple[str, str]] = list(self._raw.headers.items())
+        self._pending = b""  # bytes read ahead (mask_echoed_secret), relayed first
+        self._pending_error: StreamBroken | None = None
 
     def header(self, name: str) -> str:
         return self._raw.headers.get(name, "")
+
+    def mask_echoed_secret(self, *, secret: str, mask: str) -> None:
+        """In a non-2xx answer, replace the upstream's own secret, if echoed, by its mask:
+        in every header, and in the first MASK_LIMIT bytes of a body not content-encoded.
+
+        A 2xx answer is never touched (it may stream for minutes and must not wait).
+        """
+        if 200 <= self.status < 300 or not secret:
+            return
+        self.headers = [(name, value.replace(secret, mask)) for name, value in self.headers]
+        if self.header("Content-Encoding").strip().lower() not in ("", "identity"):
+            return
+        body = b""
+        try:
+            while len(body) <= MASK_LIMIT:
+                chunk = self._read()
+                if not chunk:
+                    break
+                body += chunk
+        except StreamBroken as exc:
+            self._pending_error = exc
+        head, tail = body[: MASK_LIMIT + len(secret)], body[MASK_LIMIT + len(secret) :]
+        masked = head.replace(secret.encode(), mask.encode())
+        self._pending = masked + tail
+        change = len(masked) - len(head)
+        if change:
+            self.headers = [
+                (name, str(int(value) + change) if name.lower() == "content-length" else value)
+                for name, value in self.headers
+            ]
 
     def read_chunk(self) -> bytes:
         """The next bytes as they arrived (b"" at the end), undecoded.
@@ -298,6 +338,14 @@ class UpstreamAnswer:
         the read timeout, StreamBroken(kind="broken") when its connection breaks or the
         answer ends before its framing says it is complete.
         """
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            return pending
+        if self._pending_error is not None:
+            raise self._pending_error
+        return self._read()
+
+    def _read(self) -> bytes:
         try:
             return self._raw.read1(READ_SIZE, decode_content=False)
         except ReadTimeoutError:
@@ -317,6 +365,11 @@ class UpstreamAnswer:
         """Close the upstream connection now, unless the answer was read to its end
         (then the connection has already gone back to the pool)."""
         self._response.close()
+
+
+def printable_reason(reason: str) -> bool:
+    """Whether a reason phrase can be relayed as is (visible ASCII, spaces and tabs)."""
+    return bool(_REASON_RE.fullmatch(reason))
 
 
 def _cause_name(exc: BaseException) -> str:
@@ -414,7 +467,7 @@ def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
         lower = name.lower()
         if lower in HOP_BY_HOP or lower.startswith("proxy-") or lower in named:
             continue
-        if lower in _SET_BY_GATEWAY:
+        if lower in _SET_BY_GATEWAY or lower in _NOT_PASSED_BACK:
             continue
         if lower == "content-length" and chunked:
             continue  # RFC 9112: Transfer-Encoding wins; the length is meaningless

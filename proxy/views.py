@@ -39,15 +39,25 @@ from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from logs.services import log_finish, log_open, log_record
 from proxy import dialects, forward
-from proxy.errors import INTERNAL, REFUSED, Refusal, UpstreamUnreachable, refusal_for
+from proxy.errors import (
+    INTERNAL,
+    REFUSED,
+    MethodNotAllowed,
+    Refusal,
+    UpstreamUnreachable,
+    refusal_for,
+)
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
 from proxy.usage import peek_request, usage_reader
+from upstreams.crypto import secret_hint
 from upstreams.selectors import upstream_choose, upstream_names_for
 
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Gateway-Request-ID"
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# Anything else (TRACE, CONNECT, WebDAV verbs) could echo the upstream's secret back.
+ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -77,22 +87,27 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         dialect=dialects.dialect_for_path(
             path, anthropic_version=request.META.get("HTTP_ANTHROPIC_VERSION")
         ),
-        method=request.method or "GET",
+        method=(request.method or "GET")[:10],  # the row's column; longer is refused below
         path=_printable(request.path_info),
     )
     try:
-        return _serve(request, call)
+        response = _serve(request, call)
     except REFUSED as exc:
-        return _refuse(call, refusal_for(exc), write_row=not isinstance(exc, DatabaseError))
+        response = _refuse(call, refusal_for(exc), write_row=not isinstance(exc, DatabaseError))
     except Exception:
         logger.exception("proxy failure on request %s", call.request_id)
-        return _refuse(call, INTERNAL, write_row=True)
+        response = _refuse(call, INTERNAL, write_row=True)
+    # The only headers a /v1 answer may carry (gatewaysite.middleware.ProxyAnswerHeaders).
+    response.proxy_headers = frozenset(name.lower() for name in response.headers)
+    return response
 
 
 def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     meta = request.META
 
     # 1. read the request
+    if call.method not in ALLOWED_METHODS:
+        raise MethodNotAllowed(f"The method {call.method} is not allowed")
     target = forward.upstream_target(
         raw_uri=meta.get("RAW_URI") or request.path_info,
         path_info=request.path_info,
@@ -156,9 +171,10 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         connect_timeout=min(settings.PROXY_CONNECT_TIMEOUT, read_timeout),
         read_timeout=read_timeout,
     )
-    if not 100 <= answer.status <= 599:
+    if not 100 <= answer.status <= 599 or not forward.printable_reason(answer.reason):
         answer.close()
         raise UpstreamUnreachable("The upstream's answer was not valid HTTP")
+    answer.mask_echoed_secret(secret=route.secret, mask=secret_hint(route.secret))
 
     # 7. relay, and 8. finish the row when the answer ends (Relay calls _finisher)
     relay = Relay(

@@ -108,6 +108,7 @@ def test_response_headers_drop_hop_by_hop_and_unsendable_ones():
         ("Proxy-Authenticate", "Basic"),
         ("Set-Cookie", "a=1"),
         ("Set-Cookie", "b=2"),
+        ("Strict-Transport-Security", "max-age=1"),
         ("x-request-id", "req_1"),
         ("retry-after", "7"),
         ("X-Gateway-Request-ID", "spoofed"),
@@ -117,8 +118,6 @@ def test_response_headers_drop_hop_by_hop_and_unsendable_ones():
     ]
     assert forward.response_headers(upstream) == [
         ("Content-Type", "text/event-stream"),
-        ("Set-Cookie", "a=1"),
-        ("Set-Cookie", "b=2"),
         ("x-request-id", "req_1"),
         ("retry-after", "7"),
     ]
