@@ -322,9 +322,27 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Control characters escaped in every line (a path or a model name can hold them).
+    "filters": {
+        "escape": {"()": "gatewaysite.logfilters.EscapeControls"},
+        "one_line": {"()": "gatewaysite.logfilters.OneLine"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["escape"]},
+        "console_one_line": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_line"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # A Host not in ALLOWED_HOSTS is an expected refusal: one line, not a traceback.
+        "django.security.DisallowedHost": {
+            "handlers": ["console_one_line"],
+            "level": "ERROR",
+            "propagate": False,
+        },
         # django.request would log the path (with its query string) of every 4xx.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},
