@@ -106,6 +106,7 @@ MIDDLEWARE = [
     # nothing the middleware below adds for the admin site (cookies, Vary, security headers).
     "gatewaysite.middleware.ProxyAnswerHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "gatewaysite.middleware.NulInQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
