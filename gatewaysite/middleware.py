@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.core.exceptions import BadRequest
+from django.db import OperationalError
+from django.http import HttpResponse, JsonResponse
 
 # Django's CommonMiddleware sets the length of a whole (not streamed) answer.
 _FRAMING = frozenset({"content-length"})
@@ -47,3 +49,34 @@ class NulInQueryMiddleware:
         ):
             raise BadRequest("A query value holds a NUL character")
         return self.get_response(request)
+
+
+_UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Database unavailable</title></head>
+<body><h1>Database unavailable</h1>
+<p>The gateway's database is unavailable right now. Try again in a moment.</p></body></html>
+"""
+
+
+class DatabaseUnavailableMiddleware:
+    """A page that failed because the database is away is a 503 that says so, not a 500.
+
+    The proxy and the admin API answer their own database errors; this covers the
+    admin site (its sign-in form above all) and any other page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError):
+            return None
+        if request.path_info.startswith("/admin") or request.path_info in ("/readyz",):
+            return JsonResponse(
+                {"error": "service_unavailable", "message": "The database is not available"},
+                status=503,
+            )
+        return HttpResponse(_UNAVAILABLE_PAGE, status=503, content_type="text/html")

@@ -107,6 +107,7 @@ MIDDLEWARE = [
     "gatewaysite.middleware.ProxyAnswerHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "gatewaysite.middleware.NulInQueryMiddleware",
+    "gatewaysite.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -141,6 +142,9 @@ DATABASE_URL = env.str("DATABASE_URL", default="")
 SQLITE_BACKGROUND_CHECKPOINT = env.bool("SQLITE_BACKGROUND_CHECKPOINT", default=False)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
+# PostgreSQL: after a failure to reach the database, seconds during which a worker
+# answers 503 at once before one request tries again.
+DB_RETRY_SECONDS = env.float("DB_RETRY_SECONDS", default=1.0)
 # PostgreSQL: wait for the WAL flush on every commit (on), or only on the commits that
 # change keys or upstreams (off, the default; see gatewaysite.versioning).
 DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
@@ -180,6 +184,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
             "max_idle": 300,
         },
     }
+    # Django's backend, failing fast while the database is away (gatewaysite/pgbackend).
+    _db["ENGINE"] = "gatewaysite.pgbackend"
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _sqlite_path = Path(_db["NAME"])
     _sqlite_path.parent.mkdir(parents=True, exist_ok=True)
