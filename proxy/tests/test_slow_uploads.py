@@ -93,13 +93,18 @@ def test_slow_uploads_leave_normal_requests_alone_and_end_as_408_with_rows(
         upload.start()
     for upload in uploads:
         assert upload.first_byte_sent.wait(10)
-    time.sleep(1.0)  # let every upload reach its body read on the server
+    # Let every upload be authenticated and reach its body read on the server (50 at
+    # once cost the first normal requests a few hundred ms of p99, a start-up transient).
+    time.sleep(3.0)
     loaded_statuses, loaded = _timed_requests(gateway.url, route.raw_key, 40)
 
     # Normal requests are unaffected: all answered, their p99 as without the uploads
     # (with a little room for a loaded test machine).
-    print(f"p99 quiet {_p99(quiet) * 1000:.1f} ms, with {SLOW_UPLOADS} slow uploads "
-          f"{_p99(loaded) * 1000:.1f} ms")  # fmt: skip
+    print(
+        f"p50/p99 quiet {statistics.median(quiet) * 1000:.1f}/{_p99(quiet) * 1000:.1f} ms, "
+        f"with {SLOW_UPLOADS} slow uploads "
+        f"{statistics.median(loaded) * 1000:.1f}/{_p99(loaded) * 1000:.1f} ms"
+    )
     assert set(loaded_statuses) == {200}
     assert _p99(loaded) <= max(2 * _p99(quiet), _p99(quiet) + 0.25), (quiet, loaded)
 
