@@ -40,6 +40,13 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Control characters escaped in every access and error line (gatewaysite/logfilters.py).
+logger_class = "gatewaysite.logfilters.GatewayGunicornLogger"
+
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), so
+# two instances on one machine would take it from each other: off unless a path is given.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "") or "gunicorn.ctl"
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET", "")
 
 
 def post_worker_init(worker):

@@ -51,6 +51,7 @@ def _proxy_error(request, status: int, code: str, message: str) -> HttpResponse:
     response = HttpResponse(body, status=status, content_type="application/json")
     if request_id is not None:
         response["X-Gateway-Request-ID"] = str(request_id)
+    response.proxy_headers = frozenset(name.lower() for name in response.headers)
     return response
 
 

@@ -7,6 +7,8 @@ the process here, with a message that says how to fix it, so neither
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +17,20 @@ import environ
 from upstreams.crypto import EncryptionKeyError, parse_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class _HideEnvLineValues(logging.Filter):
+    """django-environ logs a line of .env it cannot parse whole ("Invalid line: KEY = value"),
+    value and all; that value is usually a secret. Only the variable's name is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Invalid line: %s" and record.args:
+            name = str(record.args[0]).split("=", 1)[0].strip()[:64]
+            record.msg, record.args = "Invalid line in .env (value hidden): %s", (name,)
+        return True
+
+
+logging.getLogger("environ.environ").addFilter(_HideEnvLineValues())
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
@@ -46,7 +62,7 @@ try:
             _raw_key = Path(_key_file).read_bytes()
         except OSError as exc:
             raise EncryptionKeyError(
-                f"ENCRYPTION_KEY_FILE cannot be read ({exc.strerror})."
+                f"ENCRYPTION_KEY_FILE {_key_file} cannot be read ({exc.strerror})."
             ) from None
         ENCRYPTION_KEY = parse_key(_raw_key, name="ENCRYPTION_KEY_FILE")
     else:
@@ -88,7 +104,12 @@ INSTALLED_APPS = [
 
 # No GZip or ConditionalGet middleware: they would buffer the proxy's event streams.
 MIDDLEWARE = [
+    # Outermost: a /v1 answer leaves with the upstream's headers and the gateway's own,
+    # nothing the middleware below adds for the admin site (cookies, Vary, security headers).
+    "gatewaysite.middleware.ProxyAnswerHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "gatewaysite.middleware.NulInQueryMiddleware",
+    "gatewaysite.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,11 +144,25 @@ DATABASE_URL = env.str("DATABASE_URL", default="")
 SQLITE_BACKGROUND_CHECKPOINT = env.bool("SQLITE_BACKGROUND_CHECKPOINT", default=False)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
+# PostgreSQL: after a failure to reach the database, seconds during which a worker
+# answers 503 at once before one request tries again.
+DB_RETRY_SECONDS = env.float("DB_RETRY_SECONDS", default=1.0)
 # PostgreSQL: wait for the WAL flush on every commit (on), or only on the commits that
 # change keys or upstreams (off, the default; see gatewaysite.versioning).
 DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
 
 
+# Only two URL shapes mean one thing: anything else (a bare path, "sqlite:x" whose first
+# letter django-environ drops, "sqlite://" that means memory) is refused here.
+_DATABASE_URL_HOWTO = (
+    "DATABASE_URL must be postgres://user:password@host:5432/name, or "
+    "sqlite:////absolute/path/gateway.sqlite3 (four slashes), or unset for an SQLite file "
+    "in DATA_DIR."
+)
+if DATABASE_URL and not (
+    re.match(r"^postgres(ql)?://[^/]", DATABASE_URL) or re.match(r"^sqlite:////.", DATABASE_URL)
+):
+    _fail(_DATABASE_URL_HOWTO)
 _db = env.db_url_config(DATABASE_URL or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
 if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not also keep them
@@ -151,6 +186,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
             "max_idle": 300,
         },
     }
+    # Django's backend, failing fast while the database is away (gatewaysite/pgbackend).
+    _db["ENGINE"] = "gatewaysite.pgbackend"
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _sqlite_path = Path(_db["NAME"])
     _sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +208,7 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: the tests' live gunicorn (another process) must see it.
     _db["TEST"] = {"NAME": str(_sqlite_path.with_name(f"test-{_sqlite_path.name}"))}
 else:
-    _fail("DATABASE_URL must be a postgres:// or sqlite:/// URL (unset means SQLite).")
+    _fail(_DATABASE_URL_HOWTO)
 DATABASES = {"default": _db}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -196,6 +233,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's PBKDF2, hashed off the gevent loop (gatewaysite/login.py); same stored hashes.
+# Django's own PBKDF2PasswordHasher must not follow: the last hasher of an algorithm wins.
+PASSWORD_HASHERS = [
+    "gatewaysite.login.OffLoopPBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Failed admin sign-ins allowed per client address and per username in a window (seconds).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -212,12 +261,37 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "gatewaysite.reporting.GatewayExceptionRepor
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# The admin site's cookies stay with the admin site: never sent to /v1 (and so upstream).
+SESSION_COOKIE_PATH = "/django-admin/"
+CSRF_COOKIE_PATH = "/django-admin/"
+
+# --- behind a TLS-terminating proxy -------------------------------------------------
+# SECURE_COOKIES marks the admin's cookies Secure; SECURE_PROXY_SSL_HEADER names the
+# header (e.g. X-Forwarded-Proto) by which the proxy says "https" (only if it always
+# sets or strips it); SECURE_SSL_REDIRECT sends plain-HTTP pages to HTTPS (probes exempt).
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+if _ssl_header:
+    if not all(c.isalnum() or c == "-" for c in _ssl_header):
+        _fail("SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _ssl_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # --- the gateway's own knobs --------------------------------------------------------
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=90)
 UPSTREAMS = env.str("UPSTREAMS", default="")
 PROXY_MAX_STREAM_SECONDS = env.float("PROXY_MAX_STREAM_SECONDS", default=600.0)
 PROXY_MAX_BODY_BYTES = env.int("PROXY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# A request body must be complete within PROXY_BODY_TIMEOUT seconds plus one second per
+# PROXY_BODY_MIN_RATE bytes received, else 408 (a slow upload must not pin a worker's memory).
+PROXY_BODY_TIMEOUT = env.float("PROXY_BODY_TIMEOUT", default=30.0)
+PROXY_BODY_MIN_RATE = env.int("PROXY_BODY_MIN_RATE", default=10_000)
 # Upstream timeout when an upstream sets none (seconds to headers and between chunks).
 PROXY_DEFAULT_TIMEOUT = env.float("PROXY_DEFAULT_TIMEOUT", default=60.0)
 # Seconds to open a connection to an upstream (capped by the upstream's own timeout).
@@ -274,9 +348,27 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Control characters escaped in every line (a path or a model name can hold them).
+    "filters": {
+        "escape": {"()": "gatewaysite.logfilters.EscapeControls"},
+        "one_line": {"()": "gatewaysite.logfilters.OneLine"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["escape"]},
+        "console_one_line": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_line"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # A Host not in ALLOWED_HOSTS is an expected refusal: one line, not a traceback.
+        "django.security.DisallowedHost": {
+            "handlers": ["console_one_line"],
+            "level": "ERROR",
+            "propagate": False,
+        },
         # django.request would log the path (with its query string) of every 4xx.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},

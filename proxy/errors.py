@@ -40,6 +40,18 @@ class BodyTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class RequestTimeout(GatewayError):
+    """The request body did not arrive within its deadline (PROXY_BODY_TIMEOUT, PROXY_BODY_MIN_RATE)."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class ClientGone(GatewayError):
     """The client went away while sending its request; nobody is left to answer."""
 

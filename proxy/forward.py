@@ -13,7 +13,9 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterable, Mapping
 
 import requests
@@ -28,6 +30,7 @@ from proxy.errors import (
     ClientGone,
     InvalidPath,
     MalformedBody,
+    RequestTimeout,
     StreamBroken,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -37,6 +40,8 @@ POOL_MAXSIZE = 1000  # connections kept per upstream host, per worker (gevent: o
 POOL_HOSTS = 100  # upstream hosts whose pools a worker keeps
 # Largest single read; a read returns whatever has arrived, it never waits to fill.
 READ_SIZE = 64 * 1024
+# How much of a non-2xx answer is searched for an echo of the upstream's secret.
+MASK_LIMIT = 64 * 1024
 
 HOP_BY_HOP = frozenset(
     {
@@ -61,13 +66,19 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     "host",
     "content-length",
     "expect",
+    # The admin site's session and CSRF cookies share the gateway's origin.
+    "cookie",
 }
 
 # Answer headers the gateway sets itself; an upstream's own copy would only confuse.
 _SET_BY_GATEWAY = frozenset({"x-gateway-request-id", "x-accel-buffering"})
+# Answer headers that would act on the gateway's origin (an upstream's cookie would
+# reach /django-admin/; its HSTS would pin the gateway's host to HTTPS).
+_NOT_PASSED_BACK = frozenset({"set-cookie", "strict-transport-security"})
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 _HEADER_VALUE_RE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+_REASON_RE = re.compile(r"[ \t\x21-\x7e]*")
 # In the raw path: anything that could climb out of base_url once some server decodes it.
 _RAW_PATH_FORBIDDEN = re.compile(r"%(?:2e|2f|5c|00|25)|\\|[\x00-\x20\x7f]", re.IGNORECASE)
 
@@ -133,40 +144,120 @@ def request_headers(environ: Mapping[str, object]) -> dict[str, str]:
     return headers
 
 
-def read_body(environ: Mapping[str, object], *, limit: int) -> bytes:
+def read_body(
+    environ: Mapping[str, object],
+    *,
+    limit: int,
+    timeout: float | None = None,
+    min_rate: int | None = None,
+) -> bytes:
     """The whole request body, refused over `limit` bytes.
 
     Read straight from wsgi.input: Django's upload limit must not apply, and a
     chunked body (no Content-Length) must be forwarded intact, never as empty.
+    With `timeout`, the body must be complete within `timeout` seconds plus one second
+    per `min_rate` bytes received so far, else RequestTimeout. A body that ends
+    before its Content-Length is ClientGone: a short body is never forwarded.
     """
     declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+    length = None
     if declared:
         try:
             length = int(declared)
         except ValueError:
             raise MalformedBody("The Content-Length header is not valid") from None
+        if length < 0:
+            raise MalformedBody("The Content-Length header is not valid")
         if length > limit:
             raise BodyTooLarge(f"The request body is larger than {limit} bytes")
     stream = environ["wsgi.input"]
     parts: list[bytes] = []
     total = 0
+    started = time.monotonic()
     try:
         while True:
-            part = stream.read(min(READ_SIZE, limit + 1 - total))  # type: ignore[attr-defined]
+            size = min(READ_SIZE, limit + 1 - total)
+            if length is not None:
+                size = min(size, length - total)
+            if timeout is None:
+                part = stream.read(size)  # type: ignore[attr-defined]
+            else:
+                allowed = timeout + (total / min_rate if min_rate else 0.0)
+                part = _read_within(environ, stream, size, started + allowed)
             if not part:
                 break
             parts.append(part)
             total += len(part)
             if total > limit:
                 raise BodyTooLarge(f"The request body is larger than {limit} bytes")
+            if length is not None and total >= length:
+                break
     except OSError:
-        raise ClientGone("The client disconnected while sending the request") from None
-    except (BodyTooLarge, ClientGone):
+        raise ClientGone("client disconnected") from None
+    except (BodyTooLarge, ClientGone, RequestTimeout):
         raise
     except Exception:
         # The server's reader refuses malformed chunked framing with its own errors.
         raise MalformedBody("The request body is not valid HTTP framing") from None
+    if length is not None and total < length:
+        raise ClientGone("client disconnected")
     return b"".join(parts)
+
+
+def _read_within(environ: Mapping[str, object], stream, size: int, deadline: float) -> bytes:
+    """One read of the body that gives up at `deadline` (monotonic).
+
+    Under gevent a Timeout bounds the whole read (gunicorn's reader may recv many
+    times to fill `size`, so a per-recv socket timeout alone could be stretched by a
+    byte at a time); elsewhere the socket's timeout bounds each recv.
+    """
+    remaining = deadline - time.monotonic()
+    sock = environ.get("gunicorn.socket")
+    if remaining <= 0:
+        _stop_reading(sock)
+        raise RequestTimeout("The request body did not arrive in time")
+    if _gevent_sockets():
+        import gevent
+
+        timer = gevent.Timeout(remaining)
+        timer.start()
+        try:
+            return stream.read(size)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            _stop_reading(sock)
+            raise RequestTimeout("The request body did not arrive in time") from None
+        finally:
+            timer.close()
+    if sock is None:
+        return stream.read(size)
+    sock.settimeout(remaining)  # type: ignore[attr-defined]
+    try:
+        return stream.read(size)
+    except TimeoutError:
+        _stop_reading(sock)
+        raise RequestTimeout("The request body did not arrive in time") from None
+    finally:
+        sock.settimeout(None)  # type: ignore[attr-defined]
+
+
+def _gevent_sockets() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")
+
+
+def _stop_reading(sock) -> None:
+    # The rest of a timed-out body must not be read as the connection's next request:
+    # with its read side shut, the server closes the connection after the 408.
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
 
 # --- the transport -----------------------------------------------------------------
@@ -204,9 +295,41 @@ class UpstreamAnswer:
         self.status: int = response.status_code
         self.reason: str = response.reason or ""
         self.headers: list[tuple[str, str]] = list(self._raw.headers.items())
+        self._pending = b""  # bytes read ahead (mask_echoed_secret), relayed first
+        self._pending_error: StreamBroken | None = None
 
     def header(self, name: str) -> str:
         return self._raw.headers.get(name, "")
+
+    def mask_echoed_secret(self, *, secret: str, mask: str) -> None:
+        """In a non-2xx answer, replace the upstream's own secret, if echoed, by its mask:
+        in every header, and in the first MASK_LIMIT bytes of a body not content-encoded.
+
+        A 2xx answer is never touched (it may stream for minutes and must not wait).
+        """
+        if 200 <= self.status < 300 or not secret:
+            return
+        self.headers = [(name, value.replace(secret, mask)) for name, value in self.headers]
+        if self.header("Content-Encoding").strip().lower() not in ("", "identity"):
+            return
+        body = b""
+        try:
+            while len(body) <= MASK_LIMIT:
+                chunk = self._read()
+                if not chunk:
+                    break
+                body += chunk
+        except StreamBroken as exc:
+            self._pending_error = exc
+        head, tail = body[: MASK_LIMIT + len(secret)], body[MASK_LIMIT + len(secret) :]
+        masked = head.replace(secret.encode(), mask.encode())
+        self._pending = masked + tail
+        change = len(masked) - len(head)
+        if change:
+            self.headers = [
+                (name, str(int(value) + change) if name.lower() == "content-length" else value)
+                for name, value in self.headers
+            ]
 
     def read_chunk(self) -> bytes:
         """The next bytes as they arrived (b"" at the end), undecoded.
@@ -215,6 +338,14 @@ class UpstreamAnswer:
         the read timeout, StreamBroken(kind="broken") when its connection breaks or the
         answer ends before its framing says it is complete.
         """
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            return pending
+        if self._pending_error is not None:
+            raise self._pending_error
+        return self._read()
+
+    def _read(self) -> bytes:
         try:
             return self._raw.read1(READ_SIZE, decode_content=False)
         except ReadTimeoutError:
@@ -234,6 +365,11 @@ class UpstreamAnswer:
         """Close the upstream connection now, unless the answer was read to its end
         (then the connection has already gone back to the pool)."""
         self._response.close()
+
+
+def printable_reason(reason: str) -> bool:
+    """Whether a reason phrase can be relayed as is (visible ASCII, spaces and tabs)."""
+    return bool(_REASON_RE.fullmatch(reason))
 
 
 def _cause_name(exc: BaseException) -> str:
@@ -331,7 +467,7 @@ def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
         lower = name.lower()
         if lower in HOP_BY_HOP or lower.startswith("proxy-") or lower in named:
             continue
-        if lower in _SET_BY_GATEWAY:
+        if lower in _SET_BY_GATEWAY or lower in _NOT_PASSED_BACK:
             continue
         if lower == "content-length" and chunked:
             continue  # RFC 9112: Transfer-Encoding wins; the length is meaningless

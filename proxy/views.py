@@ -3,7 +3,9 @@
 The recipe, in order (`_serve`):
   1. read the request: the path must stay inside any upstream's base_url
   2. authenticate the key                       keys.selectors.key_authenticate
-  3. read the body (up to PROXY_MAX_BODY_BYTES) and peek at `model` and `stream`
+  3. give the database connection back (a body may trickle in for a long time),
+     then read the body (up to PROXY_MAX_BODY_BYTES, within PROXY_BODY_TIMEOUT and
+     above PROXY_BODY_MIN_RATE) and peek at `model` and `stream`;
      admit it against the key's limits, reserving its worst case
                                                 limits.services.limits_admit
   4. choose the upstream                        upstreams.selectors.upstream_choose
@@ -47,7 +49,14 @@ from logs.services import log_finish, log_open, log_record
 from prices.cost import cost_usd
 from prices.selectors import price_for
 from proxy import dialects, forward
-from proxy.errors import INTERNAL, REFUSED, Refusal, UpstreamUnreachable, refusal_for
+from proxy.errors import (
+    INTERNAL,
+    REFUSED,
+    MethodNotAllowed,
+    Refusal,
+    UpstreamUnreachable,
+    refusal_for,
+)
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
 from proxy.stream_usage import UsageChunkFilter, with_stream_usage
 from proxy.upstream_error import ErrorCapture, upstream_error_message
@@ -58,7 +67,9 @@ from upstreams.selectors import upstream_choose, upstream_names_for
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Gateway-Request-ID"
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# Anything else (TRACE, CONNECT, WebDAV verbs) could echo the upstream's secret back.
+ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -93,25 +104,30 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         dialect=dialects.dialect_for_path(
             path, anthropic_version=request.META.get("HTTP_ANTHROPIC_VERSION")
         ),
-        method=request.method or "GET",
+        method=(request.method or "GET")[:10],  # the row's column; longer is refused below
         path=_printable(request.path_info),
     )
     try:
-        return _serve(request, call)
+        response = _serve(request, call)
     except REFUSED as exc:
         refusal = refusal_for(exc)
         _settle(call, status=refusal.status)
-        return _refuse(call, refusal, write_row=not isinstance(exc, DatabaseError))
+        response = _refuse(call, refusal, write_row=not isinstance(exc, DatabaseError))
     except Exception:
         logger.exception("proxy failure on request %s", call.request_id)
         _settle(call, status=INTERNAL.status)
-        return _refuse(call, INTERNAL, write_row=True)
+        response = _refuse(call, INTERNAL, write_row=True)
+    # The only headers a /v1 answer may carry (gatewaysite.middleware.ProxyAnswerHeaders).
+    response.proxy_headers = frozenset(name.lower() for name in response.headers)
+    return response
 
 
 def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     meta = request.META
 
     # 1. read the request
+    if call.method not in ALLOWED_METHODS:
+        raise MethodNotAllowed(f"The method {call.method} is not allowed")
     target = forward.upstream_target(
         raw_uri=meta.get("RAW_URI") or request.path_info,
         path_info=request.path_info,
@@ -130,7 +146,13 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     # 3. read the body, and admit the request against the key's limits
     body = None
     if meta.get("CONTENT_LENGTH") or meta.get("HTTP_TRANSFER_ENCODING"):
-        body = forward.read_body(meta, limit=settings.PROXY_MAX_BODY_BYTES)
+        _release_db_connection()  # hold no database connection while the body arrives
+        body = forward.read_body(
+            meta,
+            limit=settings.PROXY_MAX_BODY_BYTES,
+            timeout=settings.PROXY_BODY_TIMEOUT,
+            min_rate=settings.PROXY_BODY_MIN_RATE,
+        )
         model, call.is_stream = peek_request(body, meta.get("CONTENT_TYPE", ""))
         call.model = _printable(model)
     call.ticket = limits_admit(
@@ -177,9 +199,10 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         connect_timeout=min(settings.PROXY_CONNECT_TIMEOUT, read_timeout),
         read_timeout=read_timeout,
     )
-    if not 100 <= answer.status <= 599:
+    if not 100 <= answer.status <= 599 or not forward.printable_reason(answer.reason):
         answer.close()
         raise UpstreamUnreachable("The upstream's answer was not valid HTTP")
+    answer.mask_echoed_secret(secret=route.secret, mask=secret_hint(route.secret))
 
     # 7. relay, and 8. finish the row when the answer ends (Relay calls _finisher)
     reader = usage_reader(

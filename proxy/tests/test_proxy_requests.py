@@ -205,7 +205,7 @@ def test_answer_headers_pass_through_minus_hop_by_hop(make_route, header_upstrea
         timeout=10,
     )
     assert response.status_code == 200 and response.content == b"plain bytes"
-    assert response.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert response.raw.headers.getlist("Set-Cookie") == []  # the contract: never passed back
     assert response.headers["X-Kept"] == "yes"
     assert "X-Drop-Me" not in response.headers and "Keep-Alive" not in response.headers
     assert response.headers["content-type"] == "text/plain"
