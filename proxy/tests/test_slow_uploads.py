@@ -119,6 +119,8 @@ def test_slow_uploads_leave_normal_requests_alone_and_end_as_408_with_rows(
         return rows if rows.count() == SLOW_UPLOADS else None
 
     rows = wait_until(slow_rows, timeout=20, message="the slow uploads left no 408 rows")
+    # The body is read before an upstream is chosen (admission and routing need it),
+    # so a body that never arrives leaves a row with its key and no upstream.
     assert {(r.api_key_id, r.upstream_id, r.state) for r in rows} == {
-        (route.key.pk, route.upstream.pk, RequestLog.State.FINISHED)
+        (route.key.pk, None, RequestLog.State.FINISHED)
     }
