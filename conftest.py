@@ -9,47 +9,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent
+from testing.helpers import ROOT, free_port, remember_secret, wait_until
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.02, message: str = ""):
-    """Poll until predicate() is truthy; return its value or fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(message or f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-def manage_py(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run `manage.py <args>` as an operator would, capturing its output and exit code."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+# The live-gateway fixtures (fake provider, routes, SDK clients) every app's tests share.
+pytest_plugins = ["testing.live"]
 
 
 def _database_url_for_subprocess() -> str:
@@ -177,15 +147,21 @@ def admin_token(settings) -> str:
     return settings.ADMIN_TOKEN
 
 
-# --- canaries: secrets that must never show up anywhere ----------------------------
+@pytest.fixture
+def api(admin_token):
+    """An admin API client that carries the admin token."""
+    from gatewaysite.tests.admin_api import admin_client
 
-CANARIES: set[str] = set()
+    return admin_client(admin_token)
 
 
-def remember_secret(value: str) -> str:
-    """Register a secret (upstream api_key, plaintext gateway key) for the final canary sweep."""
-    CANARIES.add(value)
-    return value
+@pytest.fixture(autouse=True)
+def plain_static_storage(settings):
+    """Render admin pages without a collected manifest (the browser tests use the real one)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,7 +5,7 @@
     .venv/bin/python bench/run.py --databases sqlite --sections 1,2
     .venv/bin/python bench/run.py --direct-only --quick   # only the harness and the fake provider
 
-It starts the fake provider (bench/fake_provider.py) as its own process, so it never
+It starts the fake provider (testing/fake_provider.py) as its own process, so it never
 shares a GIL with the load generator (this process, asyncio raw sockets with keep-alive,
 bench/loadgen.py). For each database it makes a fresh one (SQLite: a new file under
 --data-dir; PostgreSQL: DROP/CREATE DATABASE of --postgres-url's database), migrates,
@@ -161,7 +161,7 @@ class FakeProviderProcess:
         self.proc = subprocess.Popen(
             [
                 PYTHON,
-                str(ROOT / "bench" / "fake_provider.py"),
+                str(ROOT / "testing" / "fake_provider.py"),
                 "--port",
                 str(self.port),
                 "--processes",

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bench import loadgen
-from bench.fake_provider import FakeProvider
+from testing.fake_provider import FakeProvider
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 from django.db import connection
-
-
-@pytest.fixture(autouse=True)
-def plain_static_storage(settings):
-    """Render admin pages without a collected manifest (the browser tests use the real one)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 def rows_containing(text: str) -> list[str]:

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gatewaysite.tests.admin_api import admin_client
 from gatewaysite.tests.browser import collect_static
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from conftest import remember_secret
 from gatewaysite.api.audit import AUDIT_USERNAME
 from keys.models import APIKey
+from testing.helpers import remember_secret
 from upstreams.models import Upstream
 
 pytestmark = pytest.mark.django_db

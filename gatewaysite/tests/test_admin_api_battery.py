@@ -14,12 +14,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from conftest import remember_secret
 from gatewaysite.tests.admin_api import admin_client, assert_error, text_of
 from keys.models import APIKey, KeyringVersion
 from logs.models import RequestLog
 from logs.services import log_open
 from prices.services import price_create
+from testing.helpers import remember_secret
 from upstreams.models import RegistryVersion, Upstream
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ import requests
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 
-from bench.fake_provider import FakeProvider
-from conftest import remember_secret
 from keys.models import APIKey
+from testing.fake_provider import FakeProvider
+from testing.helpers import remember_secret
 
 # Enough fresh connections that both workers serve some of them.
 ROUNDS = 16

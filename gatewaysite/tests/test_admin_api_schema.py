@@ -17,8 +17,8 @@ from django.core.management import call_command
 
 from gatewaysite.tests.browser import chromium_page
 from logs.services import log_open
+from testing.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = {
     "/admin/keys": {"get", "post"},
     "/admin/keys/{id}": {"get", "patch", "delete"},

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401 - autouse
-
 PASSWORD = "right-pw-12345678"
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from bench.fake_provider import FakeProvider
 from gatewaysite.tests.browser import chromium_page, collect_static, create_operator, log_in
+from testing.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
 

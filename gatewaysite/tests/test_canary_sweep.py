@@ -16,8 +16,7 @@ import requests
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-import conftest
-from conftest import remember_secret
+from testing.helpers import CANARIES, remember_secret
 
 pytestmark = [pytest.mark.last, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +39,7 @@ def _found(haystack: str, needles: set[str]) -> list[str]:
 
 
 def test_no_secret_anywhere_after_the_suite(live_gateway, server_logs_dir, settings):
-    from bench.fake_provider import FakeProvider
+    from testing.fake_provider import FakeProvider
 
     admin = {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
     api = f"{live_gateway.url}/admin"
@@ -155,7 +154,7 @@ def test_no_secret_anywhere_after_the_suite(live_gateway, server_logs_dir, setti
         for change in set(re.findall(r'href="(/django-admin/[^"#?]+/change/)"', text)):
             answers.append(client.get(change).content.decode(errors="replace"))
 
-    canaries = set(conftest.CANARIES) | {settings.ADMIN_TOKEN, settings.ENCRYPTION_KEY}
+    canaries = set(CANARIES) | {settings.ADMIN_TOKEN, settings.ENCRYPTION_KEY}
     assert len(canaries) > 3
 
     assert _found(_database_text(), canaries) == []

@@ -8,13 +8,12 @@ import os
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import environ
 import pytest
 from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parents[2]
+from testing.helpers import ROOT
 
 
 def _env(tmp_path, **overrides) -> dict[str, str]:

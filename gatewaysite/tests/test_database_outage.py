@@ -10,14 +10,14 @@ import pytest
 import requests
 from django.db import connection
 
-from conftest import wait_until
-from proxy.tests.conftest import fake_provider_server, provider  # noqa: F401 - fixtures
 from proxy.tests.tcp_relay import TcpRelay
-from proxy.tests.test_faults import (
-    CHAT,
-    _drop_postgres_database,
-    _migrated_postgres_database,
-    gateway_admin_token,
+from proxy.tests.test_faults import CHAT, gateway_admin_token
+from testing.helpers import (
+    postgres_database_create,
+    postgres_database_drop,
+    postgres_server,
+    postgres_url,
+    wait_until,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,15 +29,14 @@ def _timed(call):
     return response, time.monotonic() - started
 
 
-def test_with_postgres_away_requests_fail_fast_and_say_why(start_gateway, provider):  # noqa: F811
+def test_with_postgres_away_requests_fail_fast_and_say_why(start_gateway, provider):
     if connection.vendor != "postgresql":
         pytest.skip("a PostgreSQL outage")
     name = f"gw_outage_{os.getpid()}"
-    _migrated_postgres_database(name)
-    relay = TcpRelay(target_host="127.0.0.1", target_port=5432).start()
-    gateway = start_gateway(
-        workers=1, env={"DATABASE_URL": f"postgres://postgres@127.0.0.1:{relay.port}/{name}"}
-    )
+    postgres_database_create(name)
+    server = postgres_server()
+    relay = TcpRelay(target_host=server["host"], target_port=server["port"]).start()
+    gateway = start_gateway(workers=1, env={"DATABASE_URL": postgres_url(name, port=relay.port)})
     admin = {"Authorization": f"Bearer {gateway_admin_token()}"}
     try:
         up = requests.post(
@@ -100,4 +99,4 @@ def test_with_postgres_away_requests_fail_fast_and_say_why(start_gateway, provid
     finally:
         gateway.stop()
         relay.stop()
-        _drop_postgres_database(name)
+        postgres_database_drop(name)

@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.db import connection
 
-from conftest import ROOT
+from testing.helpers import ROOT
 
 
 def _digest(path: Path) -> str:

@@ -1,6 +1,6 @@
 import requests
 
-from conftest import free_port
+from testing.helpers import free_port
 
 
 def test_healthz_and_readyz_answer_200_with_the_database_up(live_gateway, transactional_db):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401 - autouse
-
 pytestmark = pytest.mark.django_db
 
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from conftest import wait_until
+from testing.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

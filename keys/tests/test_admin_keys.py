@@ -7,7 +7,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
-from gatewaysite.tests.adminsite import plain_static_storage, rows_containing  # noqa: F401
+from gatewaysite.tests.adminsite import rows_containing
 from keys.exceptions import KeyInvalid
 from keys.models import APIKey
 from keys.selectors import key_authenticate

@@ -10,11 +10,11 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from conftest import remember_secret
-from gatewaysite.tests.admin_api import admin_client, assert_error, assert_page
+from gatewaysite.tests.admin_api import assert_error, assert_page
 from keys.exceptions import KeyExpired, KeyInvalid
 from keys.models import APIKey, KeyringVersion
 from keys.selectors import key_authenticate
+from testing.helpers import remember_secret
 from upstreams.services import upstream_deactivate
 
 pytestmark = pytest.mark.django_db
@@ -28,11 +28,6 @@ KEY_FIELDS = {
     "rpm_limit", "tpm_limit", "max_parallel", "budget_usd", "budget_tokens", "budget_period",
     "spend",
 }  # fmt: skip
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 def create(api, **body):

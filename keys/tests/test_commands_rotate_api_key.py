@@ -2,21 +2,18 @@
 
 import datetime as dt
 import io
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from conftest import manage_py
 from gatewaysite.tests.adminsite import rows_containing
 from keys.exceptions import KeyInvalid
 from keys.models import APIKey
 from keys.secrets import is_well_formed
 from keys.selectors import key_authenticate
 from keys.services import key_revoke
-
-ROOT = Path(__file__).resolve().parents[2]
+from testing.helpers import manage_py
 
 
 def _rotate(*args):

@@ -1,18 +1,8 @@
-"""The proxy's live fixtures (fake provider, routes through a real gunicorn), for the
-limits tests, which are about what a client of the proxy sees."""
+"""The limits tests drive the live gateway (testing.live's fixtures) as a client of the proxy."""
 
 import time
 
 import pytest
-
-from proxy.tests.conftest import (  # noqa: F401 - fixtures
-    anthropic_route,
-    fake_provider_server,
-    gateway,
-    make_route,
-    openai_route,
-    provider,
-)
 
 
 @pytest.fixture(autouse=True)

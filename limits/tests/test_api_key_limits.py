@@ -8,12 +8,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from conftest import remember_secret
-from gatewaysite.tests.admin_api import admin_client, assert_error
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401 - autouse
+from gatewaysite.tests.admin_api import assert_error
 from limits import windows
 from limits.counters import Demand, counters_admit
 from limits.selectors import limits_policy_for_key
+from testing.helpers import remember_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -25,11 +24,6 @@ NO_SPEND = {
     "remaining_usd": None,
     "remaining_tokens": None,
 }
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 def create(api, upstream, **fields):

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port, wait_until
 from limits.services import limits_set
+from testing.helpers import free_port, wait_until
 
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 

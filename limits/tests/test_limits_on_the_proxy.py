@@ -12,10 +12,9 @@ import openai
 import pytest
 import requests
 
-from conftest import wait_until
 from limits.services import limits_set
 from logs.models import RequestLog
-from proxy.tests.conftest import finished_row
+from testing.helpers import finished_row, wait_until
 
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 

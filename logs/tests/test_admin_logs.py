@@ -9,9 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
 from logs import admin as logs_admin
-from logs.models import RequestLog
 
 pytestmark = pytest.mark.django_db
 
@@ -19,26 +17,12 @@ LIST_URL = reverse("admin:logs_requestlog_changelist")
 UTC = dt.UTC
 
 
-def _log(*, at=None, status=200, key=None, upstream=None, model="gpt-4o-mini", **fields):
-    return RequestLog.objects.create(
-        method="POST",
-        path="/v1/chat/completions",
-        status_code=status,
-        api_key=key,
-        upstream=upstream,
-        model=model,
-        created_at=at or dt.datetime.now(UTC),
-        state=RequestLog.State.FINISHED,
-        **fields,
-    )
-
-
 def _listed_ids(html: str) -> list[str]:
     return re.findall(r"/django-admin/logs/requestlog/(\d+)/change/", html)
 
 
-def test_logs_are_read_only(admin_client):
-    row = _log()
+def test_logs_are_read_only(admin_client, make_log_row):
+    row = make_log_row()
     assert admin_client.get(reverse("admin:logs_requestlog_add")).status_code == 403
     change_url = reverse("admin:logs_requestlog_change", args=[row.pk])
     page = admin_client.get(change_url)
@@ -52,9 +36,9 @@ def test_logs_are_read_only(admin_client):
     assert row.status_code == 200
 
 
-def test_newest_first(admin_client):
+def test_newest_first(admin_client, make_log_row):
     now = dt.datetime.now(UTC)
-    old, middle, new = (_log(at=now - dt.timedelta(minutes=m)) for m in (30, 20, 10))
+    old, middle, new = (make_log_row(now - dt.timedelta(minutes=m)) for m in (30, 20, 10))
     html = admin_client.get(LIST_URL).content.decode()
     assert _listed_ids(html) == [str(new.pk), str(middle.pk), str(old.pk)]
 
@@ -63,18 +47,18 @@ def test_newest_first(admin_client):
     ("status_class", "expected"),
     [("2xx", {200, 201}), ("4xx", {401, 429}), ("5xx", {502}), ("0", {0})],
 )
-def test_status_class_filter(admin_client, status_class, expected):
-    rows = {code: _log(status=code) for code in (0, 200, 201, 401, 429, 502)}
+def test_status_class_filter(admin_client, status_class, expected, make_log_row):
+    rows = {code: make_log_row(status=code) for code in (0, 200, 201, 401, 429, 502)}
     html = admin_client.get(LIST_URL, {"status_class": status_class}).content.decode()
     assert set(_listed_ids(html)) == {str(rows[c].pk) for c in expected}
 
 
-def test_key_upstream_and_model_filters(admin_client, make_key, make_upstream):
+def test_key_upstream_and_model_filters(admin_client, make_key, make_upstream, make_log_row):
     up_a, up_b = make_upstream(name="up-a"), make_upstream(name="up-b")
     key_a, _ = make_key(upstreams=[up_a], name="key-a")
     key_b, _ = make_key(upstreams=[up_b], name="key-b")
-    a = _log(key=key_a, upstream=up_a, model="gpt-4o")
-    b = _log(key=key_b, upstream=up_b, model="claude-sonnet")
+    a = make_log_row(key=key_a, upstream=up_a, model="gpt-4o")
+    b = make_log_row(key=key_b, upstream=up_b, model="claude-sonnet")
     html = admin_client.get(LIST_URL).content.decode()
     assert "gpt-4o" in html and "claude-sonnet" in html  # offered in the model filter
     for params, row in (
@@ -85,10 +69,10 @@ def test_key_upstream_and_model_filters(admin_client, make_key, make_upstream):
         assert _listed_ids(admin_client.get(LIST_URL, params).content.decode()) == [str(row.pk)]
 
 
-def test_date_filter_and_hierarchy(admin_client):
+def test_date_filter_and_hierarchy(admin_client, make_log_row):
     now = dt.datetime.now(UTC)
-    recent = _log(at=now - dt.timedelta(hours=1))
-    last_year = _log(at=now.replace(year=now.year - 1))
+    recent = make_log_row(now - dt.timedelta(hours=1))
+    last_year = make_log_row(now.replace(year=now.year - 1))
     html = admin_client.get(LIST_URL).content.decode()
     # Two years of logs: the hierarchy starts with years.
     assert f"?created_at__year={now.year - 1}" in html and f"?created_at__year={now.year}" in html
@@ -103,9 +87,9 @@ def test_date_filter_and_hierarchy(admin_client):
     assert _listed_ids(html) == [str(recent.pk)]
 
 
-def test_search_by_request_id(admin_client):
-    wanted = _log()
-    _log()
+def test_search_by_request_id(admin_client, make_log_row):
+    wanted = make_log_row()
+    make_log_row()
     html = admin_client.get(LIST_URL, {"q": str(wanted.request_id)}).content.decode()
     assert _listed_ids(html) == [str(wanted.pk)]
     html = admin_client.get(LIST_URL, {"q": wanted.request_id.hex.upper()}).content.decode()
@@ -115,9 +99,9 @@ def test_search_by_request_id(admin_client):
     assert _listed_ids(admin_client.get(LIST_URL, {"q": str(uuid.uuid4())}).content.decode()) == []
 
 
-def test_no_page_counts_the_whole_table(admin_client):
+def test_no_page_counts_the_whole_table(admin_client, make_log_row):
     for _ in range(3):
-        _log()
+        make_log_row()
     with CaptureQueriesContext(connection) as queries:
         assert admin_client.get(LIST_URL).status_code == 200
         assert admin_client.get(LIST_URL, {"status_class": "2xx", "p": "1"}).status_code == 200
@@ -126,11 +110,11 @@ def test_no_page_counts_the_whole_table(admin_client):
     assert all("LIMIT" in sql.upper() for sql in counts), counts
 
 
-def test_a_capped_count_says_more_match(admin_client, monkeypatch):
+def test_a_capped_count_says_more_match(admin_client, monkeypatch, make_log_row):
     monkeypatch.setattr(logs_admin.CappedCountPaginator, "cap", 5)
     monkeypatch.setattr(logs_admin.RequestLogAdmin, "list_per_page", 2)
     now = dt.datetime.now(UTC)
-    rows = [_log(at=now - dt.timedelta(seconds=i)) for i in range(8)]
+    rows = [make_log_row(now - dt.timedelta(seconds=i)) for i in range(8)]
     html = admin_client.get(LIST_URL).content.decode()
     assert "More than 5 request logs match" in html
     assert "more than 5 results" in html
@@ -138,11 +122,11 @@ def test_a_capped_count_says_more_match(admin_client, monkeypatch):
 
 
 def test_the_list_query_count_does_not_grow_with_rows(
-    admin_client, make_key, make_upstream, django_assert_max_num_queries
+    admin_client, make_key, make_upstream, django_assert_max_num_queries, make_log_row
 ):
     ups = [make_upstream() for _ in range(3)]
     keys = [make_key(upstreams=ups, name=f"k{i}")[0] for i in range(4)]
     for i in range(40):
-        _log(key=keys[i % 4], upstream=ups[i % 3], model=f"m{i % 5}")
+        make_log_row(key=keys[i % 4], upstream=ups[i % 3], model=f"m{i % 5}")
     with django_assert_max_num_queries(16):
         assert admin_client.get(LIST_URL).status_code == 200

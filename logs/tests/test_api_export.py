@@ -13,18 +13,12 @@ from decimal import Decimal
 
 import pytest
 
-from gatewaysite.tests.admin_api import admin_client, assert_error
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
+from gatewaysite.tests.admin_api import assert_error
 from logs.models import RequestLog
 from logs.services import log_finish, log_open
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 @pytest.fixture

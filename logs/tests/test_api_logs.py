@@ -8,9 +8,8 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from gatewaysite.tests.admin_api import admin_client, assert_error, assert_page
+from gatewaysite.tests.admin_api import assert_error, assert_page
 from logs.models import RequestLog
-from logs.services import log_finish, log_open
 
 pytestmark = pytest.mark.django_db
 
@@ -21,28 +20,6 @@ LOG_FIELDS = {
     "created_at", "finished_at",
 }  # fmt: skip
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
-
-
-@pytest.fixture
-def make_log():
-    def make(*, key=None, upstream=None, at=T0, status=200, model="gpt-x", finish=True, **usage):
-        request_id = uuid.uuid4()
-        log_id = log_open(
-            request_id=request_id, method="POST", path="/v1/chat/completions",
-            api_key_id=key.pk if key else None, upstream_id=upstream.pk if upstream else None,
-            model=model,
-        )  # fmt: skip
-        if finish:
-            log_finish(log_id=log_id, status_code=status, duration_ms=12, ttfb_ms=5, **usage)
-        RequestLog.objects.filter(pk=log_id).update(created_at=at)
-        return str(request_id)
-
-    return make
 
 
 def test_a_log_row_as_the_api_shows_it(api, make_key, make_log):

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from gatewaysite.tests.admin_api import admin_client, assert_error
+from gatewaysite.tests.admin_api import assert_error
 from keys.services import key_rotate
 from logs.models import DailyUsage, RequestLog, UsageRollupDay
 from logs.services import log_finish, log_open
@@ -18,11 +18,6 @@ from logs.services import log_finish, log_open
 pytestmark = pytest.mark.django_db
 COUNT_FIELDS = ["requests", "errors", "prompt_tokens", "completion_tokens", "cache_read_tokens",
                 "cache_write_tokens", "total_tokens"]  # fmt: skip
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 def midday(days_ago: int) -> dt.datetime:

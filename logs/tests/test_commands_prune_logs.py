@@ -2,7 +2,6 @@
 
 import datetime as dt
 import io
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,15 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conftest import manage_py
 from logs.models import RequestLog
+from testing.helpers import manage_py
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 6, 15, 2, 0, 0, tzinfo=dt.UTC)
-
-
-def _log(at):
-    return RequestLog.objects.create(method="POST", path="/v1/x", created_at=at)
 
 
 def _prune(*args):
@@ -34,12 +28,12 @@ def frozen_now(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_retention_boundaries_to_the_second(frozen_now):
+def test_retention_boundaries_to_the_second(frozen_now, make_log_row):
     cutoff = frozen_now - dt.timedelta(days=90)
-    outside = _log(cutoff - dt.timedelta(seconds=1))
-    at_cutoff = _log(cutoff)
-    inside = _log(cutoff + dt.timedelta(seconds=1))
-    recent = _log(frozen_now - dt.timedelta(minutes=5))
+    outside = make_log_row(cutoff - dt.timedelta(seconds=1))
+    at_cutoff = make_log_row(cutoff)
+    inside = make_log_row(cutoff + dt.timedelta(seconds=1))
+    recent = make_log_row(frozen_now - dt.timedelta(minutes=5))
     out = _prune()
     assert out == (
         "Deleted 1 request log(s) older than 90 days (created before 2026-03-17 02:00:00 UTC).\n"
@@ -53,46 +47,46 @@ def test_retention_boundaries_to_the_second(frozen_now):
 
 
 @pytest.mark.django_db
-def test_pruned_days_stay_on_the_usage_page():
+def test_pruned_days_stay_on_the_usage_page(make_log_row):
     from logs.selectors import usage_report
 
     at = timezone.now() - dt.timedelta(days=5)
-    _log(at)
-    _log(at)
+    make_log_row(at)
+    make_log_row(at)
     assert "Deleted 2 request log(s)" in _prune("--days", "2")
     assert dict(usage_report().daily())[at.astimezone(dt.UTC).date()].requests == 2
 
 
 @pytest.mark.django_db
-def test_a_dry_run_writes_nothing_at_all(frozen_now):
+def test_a_dry_run_writes_nothing_at_all(frozen_now, make_log_row):
     from logs.models import UsageRollupDay
 
-    _log(frozen_now - dt.timedelta(days=100))
+    make_log_row(frozen_now - dt.timedelta(days=100))
     _prune("--dry-run")
     assert not UsageRollupDay.objects.exists()
 
 
 @pytest.mark.django_db
-def test_days_defaults_to_log_retention_days(frozen_now, settings):
+def test_days_defaults_to_log_retention_days(frozen_now, settings, make_log_row):
     settings.LOG_RETENTION_DAYS = 7
-    _log(frozen_now - dt.timedelta(days=7, seconds=1))
-    kept = _log(frozen_now - dt.timedelta(days=6, hours=23))
+    make_log_row(frozen_now - dt.timedelta(days=7, seconds=1))
+    kept = make_log_row(frozen_now - dt.timedelta(days=6, hours=23))
     assert "Deleted 1 request log(s) older than 7 days" in _prune()
     assert list(RequestLog.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
 @pytest.mark.django_db
-def test_days_option_wins(frozen_now):
-    _log(frozen_now - dt.timedelta(days=3))
-    _log(frozen_now - dt.timedelta(days=1))
+def test_days_option_wins(frozen_now, make_log_row):
+    make_log_row(frozen_now - dt.timedelta(days=3))
+    make_log_row(frozen_now - dt.timedelta(days=1))
     assert "Deleted 1 request log(s) older than 2 days" in _prune("--days", "2")
     assert RequestLog.objects.count() == 1
 
 
 @pytest.mark.django_db
-def test_dry_run_counts_and_deletes_nothing(frozen_now):
+def test_dry_run_counts_and_deletes_nothing(frozen_now, make_log_row):
     for days in (100, 120, 1):
-        _log(frozen_now - dt.timedelta(days=days))
+        make_log_row(frozen_now - dt.timedelta(days=days))
     out = _prune("--dry-run")
     assert out.startswith("Would delete 2 request log(s) older than 90 days")
     assert "nothing deleted" in out
@@ -100,10 +94,10 @@ def test_dry_run_counts_and_deletes_nothing(frozen_now):
 
 
 @pytest.mark.django_db
-def test_deletes_in_batches_each_its_own_statement(frozen_now):
+def test_deletes_in_batches_each_its_own_statement(frozen_now, make_log_row):
     for i in range(5):
-        _log(frozen_now - dt.timedelta(days=200, minutes=i))
-    kept = _log(frozen_now)
+        make_log_row(frozen_now - dt.timedelta(days=200, minutes=i))
+    kept = make_log_row(frozen_now)
     with CaptureQueriesContext(connection) as queries:
         out = _prune("--batch-size", "2")
     deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
@@ -127,18 +121,18 @@ def test_clear_errors(args, message):
 
 
 @pytest.mark.django_db
-def test_a_zero_retention_setting_is_refused(settings):
+def test_a_zero_retention_setting_is_refused(settings, make_log_row):
     settings.LOG_RETENTION_DAYS = 0
-    _log(timezone.now())
+    make_log_row(timezone.now())
     with pytest.raises(CommandError, match="LOG_RETENTION_DAYS must be 1 or more"):
         _prune()
     assert RequestLog.objects.count() == 1
 
 
-def test_from_the_shell_with_the_real_clock(transactional_db, gateway_env):
+def test_from_the_shell_with_the_real_clock(transactional_db, gateway_env, make_log_row):
     now = timezone.now()
-    old = _log(now - dt.timedelta(days=30, minutes=1))
-    kept = _log(now - dt.timedelta(days=30) + dt.timedelta(minutes=1))
+    old = make_log_row(now - dt.timedelta(days=30, minutes=1))
+    kept = make_log_row(now - dt.timedelta(days=30) + dt.timedelta(minutes=1))
 
     def run(*args):
         return manage_py("prune_logs", *args, env=gateway_env)

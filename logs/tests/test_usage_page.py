@@ -7,7 +7,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
 from logs.models import DailyUsage, RequestLog, UsageRollupDay
 from logs.selectors import usage_report
 from logs.services import log_finish, logs_prune, usage_roll_up
@@ -15,21 +14,6 @@ from logs.usage_page import bar_chart, compact_number, nice_ceiling
 
 USAGE_URL = reverse("admin:logs_requestlog_usage")
 UTC = dt.UTC
-
-
-def _log(at, *, status=200, key=None, upstream=None, prompt=None, completion=None, total=None):
-    return RequestLog.objects.create(
-        method="POST",
-        path="/v1/chat/completions",
-        status_code=status,
-        api_key=key,
-        upstream=upstream,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=total,
-        created_at=at,
-        state=RequestLog.State.FINISHED,
-    )
 
 
 def _today_at(hour=12, days_ago=0):
@@ -90,17 +74,19 @@ def test_axis_labels_are_whole_round_numbers(peak, labels):
 
 
 @pytest.mark.django_db
-def test_report_sums_per_day_key_and_upstream(make_key, make_upstream):
+def test_report_sums_per_day_key_and_upstream(make_key, make_upstream, make_log_row):
     up_a, up_b = make_upstream(name="up-a"), make_upstream(name="up-b")
     key_a, _ = make_key(upstreams=[up_a, up_b])
     key_b, _ = make_key(upstreams=[up_b])
-    _log(_today_at(1), key=key_a, upstream=up_a, prompt=10, completion=5, total=15)
-    _log(_today_at(2), key=key_a, upstream=up_b, status=502)
-    _log(_today_at(3, days_ago=1), key=key_b, upstream=up_b, prompt=1, completion=1, total=2)
-    _log(_today_at(4), status=401)  # refused before a key or upstream was known
+    make_log_row(_today_at(1), key=key_a, upstream=up_a, prompt=10, completion=5, total=15)
+    make_log_row(_today_at(2), key=key_a, upstream=up_b, status=502)
+    make_log_row(
+        _today_at(3, days_ago=1), key=key_b, upstream=up_b, prompt=1, completion=1, total=2
+    )
+    make_log_row(_today_at(4), status=401)  # refused before a key or upstream was known
     first_day = _today_at(0, days_ago=29)
-    _log(first_day, key=key_b, upstream=up_b, total=7)  # the first instant of the window
-    _log(first_day - dt.timedelta(microseconds=1), key=key_b, upstream=up_b, total=1000)
+    make_log_row(first_day, key=key_b, upstream=up_b, total=7)  # the first instant of the window
+    make_log_row(first_day - dt.timedelta(microseconds=1), key=key_b, upstream=up_b, total=1000)
 
     report = usage_report()
     daily = dict(report.daily())
@@ -117,19 +103,19 @@ def test_report_sums_per_day_key_and_upstream(make_key, make_upstream):
 
 
 @pytest.mark.django_db
-def test_unknown_usage_adds_no_tokens(make_key):
+def test_unknown_usage_adds_no_tokens(make_key, make_log_row):
     key, _ = make_key()
-    _log(_today_at(), key=key, total=None)
-    _log(_today_at(), key=key, total=40)
+    make_log_row(_today_at(), key=key, total=None)
+    make_log_row(_today_at(), key=key, total=40)
     today = dict(usage_report().daily())[_today_at().date()]
     assert (today.requests, today.total_tokens) == (2, 40)
 
 
 @pytest.mark.django_db
-def test_settled_days_are_summed_once_and_outlive_pruning(make_key):
+def test_settled_days_are_summed_once_and_outlive_pruning(make_key, make_log_row):
     key, _ = make_key()
     at = _today_at(days_ago=5)
-    _log(at, key=key, prompt=20, completion=10, total=30)
+    make_log_row(at, key=key, prompt=20, completion=10, total=30)
     assert dict(usage_report().daily())[at.date()].total_tokens == 30  # from the logs
     assert usage_roll_up() == 29  # every day of the window but today
     assert UsageRollupDay.objects.filter(day=at.date()).exists()
@@ -141,11 +127,11 @@ def test_settled_days_are_summed_once_and_outlive_pruning(make_key):
 
 
 @pytest.mark.django_db
-def test_a_day_still_changing_is_read_from_the_logs(make_key):
+def test_a_day_still_changing_is_read_from_the_logs(make_key, make_log_row):
     key, _ = make_key()
     just_after_midnight = _today_at(0) + dt.timedelta(minutes=30)
     yesterday = just_after_midnight.date() - dt.timedelta(days=1)
-    row = _log(_today_at(23, days_ago=1) + dt.timedelta(minutes=59), key=key)
+    row = make_log_row(_today_at(23, days_ago=1) + dt.timedelta(minutes=59), key=key)
     assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 0
     # A request begun before midnight ends after it: its usage still counts for its day.
     log_finish(log_id=row.pk, status_code=200, duration_ms=5, total_tokens=77)
@@ -159,21 +145,23 @@ def test_a_day_still_changing_is_read_from_the_logs(make_key):
 
 
 @pytest.mark.django_db
-def test_the_page_sums_settled_days_into_the_rollup(admin_client, make_key):
+def test_the_page_sums_settled_days_into_the_rollup(admin_client, make_key, make_log_row):
     key, _ = make_key()
-    _log(_today_at(days_ago=2), key=key, total=5)
+    make_log_row(_today_at(days_ago=2), key=key, total=5)
     assert admin_client.get(USAGE_URL).status_code == 200
     assert UsageRollupDay.objects.count() == 29
     assert DailyUsage.objects.get().total_tokens == 5
 
 
 @pytest.mark.django_db
-def test_the_page_draws_an_svg_chart_and_a_table(admin_client, make_key, make_upstream):
+def test_the_page_draws_an_svg_chart_and_a_table(
+    admin_client, make_key, make_upstream, make_log_row
+):
     upstream = make_upstream(name="openai-main")
     key, plaintext = make_key(upstreams=[upstream], name="reporting")
     for status in (200, 200, 500):
-        _log(_today_at(), key=key, upstream=upstream, prompt=100, completion=20, total=120)
-        _log(_today_at(days_ago=3), key=key, upstream=upstream, status=status)
+        make_log_row(_today_at(), key=key, upstream=upstream, prompt=100, completion=20, total=120)
+        make_log_row(_today_at(days_ago=3), key=key, upstream=upstream, status=status)
     response = admin_client.get(USAGE_URL)
     assert response.status_code == 200
     html = response.content.decode()
@@ -190,13 +178,13 @@ def test_the_page_draws_an_svg_chart_and_a_table(admin_client, make_key, make_up
 
 
 @pytest.mark.django_db
-def test_per_key_and_per_upstream_scopes(admin_client, make_key, make_upstream):
+def test_per_key_and_per_upstream_scopes(admin_client, make_key, make_upstream, make_log_row):
     up_a, up_b = make_upstream(name="up-a"), make_upstream(name="up-b")
     key_a, _ = make_key(upstreams=[up_a], name="key-a")
     key_b, _ = make_key(upstreams=[up_b], name="key-b")
-    _log(_today_at(), key=key_a, upstream=up_a, total=11)
-    _log(_today_at(), key=key_b, upstream=up_b, total=22)
-    _log(_today_at(), key=key_b, upstream=up_b, total=22)
+    make_log_row(_today_at(), key=key_a, upstream=up_a, total=11)
+    make_log_row(_today_at(), key=key_b, upstream=up_b, total=22)
+    make_log_row(_today_at(), key=key_b, upstream=up_b, total=22)
 
     def footer(params):
         html = admin_client.get(USAGE_URL, params).content.decode()

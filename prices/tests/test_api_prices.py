@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from gatewaysite.tests.admin_api import admin_client, assert_error, assert_page
+from gatewaysite.tests.admin_api import assert_error, assert_page
 from prices.cost import Rates
 from prices.models import Price, PriceTableVersion
 from prices.selectors import price_for
@@ -17,11 +17,6 @@ pytestmark = pytest.mark.django_db
 
 PRICE_FIELDS = {"id", "model", "upstream_id", "input", "output", "cache_read", "cache_write",
                 "created_at", "updated_at"}  # fmt: skip
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 def test_create_answers_the_price_with_decimal_strings(api):

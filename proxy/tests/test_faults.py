@@ -21,9 +21,15 @@ import pytest
 import requests
 from django.db import connection
 
-from conftest import wait_until
 from logs.models import RequestLog
 from proxy.tests.tcp_relay import TcpRelay
+from testing.helpers import (
+    postgres_database_create,
+    postgres_database_drop,
+    postgres_server,
+    postgres_url,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -343,45 +349,15 @@ def test_a_killed_worker_leaves_its_rows_visible_as_unfinished(
 # --- the database goes away and comes back -----------------------------------------
 
 
-def _migrated_postgres_database(name: str) -> str:
-    """A fresh PostgreSQL database with the schema, for a gateway that reaches it via a relay."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    admin_url = "postgres://postgres@127.0.0.1:5432/postgres"
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        check=True,
-        timeout=120,
-    )
-    return url
-
-
-def _drop_postgres_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def test_database_away_and_back_503s_in_dialect_then_serves_again(start_gateway, provider):
     name = f"gw_fault_dbaway_{os.getpid()}"
-    _migrated_postgres_database(name)
-    relay = TcpRelay(target_host="127.0.0.1", target_port=5432).start()
+    postgres_database_create(name)
+    server = postgres_server()
+    relay = TcpRelay(target_host=server["host"], target_port=server["port"]).start()
     gateway = start_gateway(
         workers=2,
         env={
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{relay.port}/{name}",
+            "DATABASE_URL": postgres_url(name, port=relay.port),
             "DB_POOL_TIMEOUT": "2",
         },
     )
@@ -471,7 +447,7 @@ def test_database_away_and_back_503s_in_dialect_then_serves_again(start_gateway,
     finally:
         gateway.stop()
         relay.stop()
-        _drop_postgres_database(name)
+        postgres_database_drop(name)
 
 
 def gateway_admin_token() -> str:

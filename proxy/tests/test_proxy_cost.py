@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from prices.services import price_create, price_update
-from proxy.tests.conftest import finished_row
+from testing.helpers import finished_row
 
 D = Decimal
 RATES = {"input": D("2.5"), "output": D("10"), "cache_read": D("1.25"), "cache_write": D("3.75")}

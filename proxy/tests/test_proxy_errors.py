@@ -10,11 +10,10 @@ import pytest
 import requests
 from django.utils import timezone
 
-from conftest import free_port
 from keys.secrets import hash_key
 from keys.services import key_revoke, key_update
 from logs.models import RequestLog
-from proxy.tests.conftest import finished_row
+from testing.helpers import finished_row, free_port
 from upstreams.services import upstream_deactivate
 
 CHAT_BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from logs.models import RequestLog
-from proxy.tests.conftest import finished_row
 from proxy.tests.test_proxy_requests import raw_http
+from testing.helpers import finished_row
 
 
 def _port(route) -> int:

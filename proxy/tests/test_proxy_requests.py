@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from logs.models import RequestLog
-from proxy.tests.conftest import finished_row
+from testing.helpers import finished_row
 
 
 def raw_http(port: int, request: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:

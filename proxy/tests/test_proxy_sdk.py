@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from proxy.tests.conftest import finished_row
+from testing.helpers import finished_row
 
 CHAT = [{"role": "user", "content": "Say hi"}]
 

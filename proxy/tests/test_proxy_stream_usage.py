@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 
-from proxy.tests.conftest import finished_row
+from testing.helpers import finished_row
 from upstreams.services import upstream_update
 
 CHAT = [{"role": "user", "content": "hi"}]

@@ -10,8 +10,7 @@ import httpx2
 import openai
 import pytest
 
-from conftest import wait_until
-from proxy.tests.conftest import finished_row
+from testing.helpers import finished_row, wait_until
 
 CHAT = [{"role": "user", "content": "hi"}]
 # What an SDK raises when the connection ends before the stream's clean end.

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from conftest import free_port, wait_until
 from keys.services import key_revoke
+from testing.helpers import free_port, wait_until
 
 ACCESS_LOG_WITH_PID = ["--access-logformat", 'pid=%(p)s "%(m)s %(U)s" %(s)s']
 CHAT_BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}

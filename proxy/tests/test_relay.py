@@ -120,8 +120,8 @@ def test_a_failing_usage_reader_never_touches_the_stream(provider, caplog):
 
 
 def test_a_refused_connection_and_a_silent_upstream_are_gateway_errors(provider):
-    from conftest import free_port
     from proxy.errors import UpstreamTimeout, UpstreamUnreachable
+    from testing.helpers import free_port
 
     with pytest.raises(UpstreamUnreachable, match="ConnectionRefusedError"):
         forward.upstream_send(

@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from conftest import wait_until
 from logs.models import RequestLog
+from testing.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

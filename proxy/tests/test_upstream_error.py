@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from proxy.tests.conftest import finished_row
 from proxy.upstream_error import upstream_error_message
+from testing.helpers import finished_row
 
 SECRET = "sk-upstream-0123456789abcdef"
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from gatewaysite.tests.adminsite import plain_static_storage, rows_containing  # noqa: F401
+from gatewaysite.tests.adminsite import rows_containing
 from upstreams import crypto
 from upstreams.exceptions import UpstreamUnavailable
 from upstreams.models import Upstream

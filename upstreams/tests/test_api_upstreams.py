@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from conftest import remember_secret
-from gatewaysite.tests.admin_api import admin_client, assert_error, assert_page
+from gatewaysite.tests.admin_api import assert_error, assert_page
+from testing.helpers import remember_secret
 from upstreams import crypto
 from upstreams.models import RegistryVersion, Upstream
 from upstreams.registry import snapshot
@@ -18,11 +18,6 @@ UPSTREAM_FIELDS = {
     "id", "name", "provider", "base_url", "api_key_masked", "is_default", "timeout",
     "inject_stream_usage", "is_active", "created_at", "updated_at",
 }  # fmt: skip
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 def body(**fields):

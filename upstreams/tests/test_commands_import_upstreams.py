@@ -2,17 +2,15 @@
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from conftest import manage_py
 from gatewaysite.tests.adminsite import rows_containing
+from testing.helpers import manage_py
 from upstreams import crypto
 from upstreams.models import Upstream
 
-ROOT = Path(__file__).resolve().parents[2]
 OPENAI = {
     "name": "openai",
     "provider": "openai",

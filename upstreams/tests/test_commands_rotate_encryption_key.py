@@ -2,19 +2,16 @@
 
 import hashlib
 import io
-from pathlib import Path
 
 import pytest
 import requests
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
-from bench.fake_provider import FakeProvider
-from conftest import manage_py
+from testing.fake_provider import FakeProvider
+from testing.helpers import manage_py
 from upstreams import crypto
 from upstreams.models import Upstream
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rotate():

@@ -9,7 +9,7 @@ requests a second and never becomes the benchmark's bottleneck.
     fp.base_url, fp.requests, fp.disconnects, fp.wait_for_disconnects(1), fp.stop()
     fp.max_in_flight: the most answers it was writing at once since clear()
 
-    python bench/fake_provider.py --port 9100 [--processes 2]   # for the benchmark
+    python testing/fake_provider.py --port 9100 [--processes 2]   # for the benchmark
 
 Endpoints: POST /v1/chat/completions, /v1/responses, /v1/messages (JSON, or SSE when the
 body says "stream": true), GET /v1/models; anything else 404 in the provider's shape.

@@ -1,5 +1,8 @@
-"""Fixtures for the proxy's tests: the fake provider, routes through the live gateway,
-SDK clients pointed at it, and a way to read the log row of an answer."""
+"""Fixtures for tests that talk to the live gateway as a client would: the fake provider,
+routes (a key and its upstream) through the session's gunicorn, and SDK clients.
+
+A pytest plugin, loaded by the root conftest, so every app's tests (proxy, limits,
+gatewaysite) use the same fixtures without importing them."""
 
 from __future__ import annotations
 
@@ -10,8 +13,7 @@ import anthropic
 import openai
 import pytest
 
-from bench.fake_provider import FakeProvider
-from conftest import wait_until
+from testing.fake_provider import FakeProvider
 
 SDK_TIMEOUT = 15.0
 
@@ -86,21 +88,3 @@ def openai_route(make_route) -> Route:
 @pytest.fixture
 def anthropic_route(make_route) -> Route:
     return make_route(provider="anthropic", timeout=5)
-
-
-def finished_row(request_id: str | None = None, *, timeout: float = 10.0):
-    """The log row of one answer once it is finished (the only row when no id is given)."""
-    from logs.models import RequestLog
-
-    def find():
-        rows = RequestLog.objects.all()
-        if request_id is not None:
-            rows = rows.filter(request_id=request_id)
-        rows = list(rows)
-        if request_id is None and len(rows) > 1:
-            pytest.fail(f"expected one log row, found {len(rows)}")
-        if rows and rows[0].state == RequestLog.State.FINISHED:
-            return rows[0]
-        return None
-
-    return wait_until(find, timeout=timeout, message="the log row was not finished in time")

@@ -18,7 +18,7 @@ import openai
 import pytest
 import requests
 
-from bench.fake_provider import FakeProvider
+from testing.fake_provider import FakeProvider
 
 
 @pytest.fixture(scope="module")
