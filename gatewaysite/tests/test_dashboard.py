@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
 from logs.models import RequestLog
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,6 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
 from logs.models import RequestLog
 from logs.search import log_search
 
