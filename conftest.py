@@ -196,11 +196,25 @@ def make_upstream(db):
 @pytest.fixture
 def make_key(db, make_upstream):
     """make_key(upstreams=[...], **fields) -> (APIKey, plaintext)."""
+    from django.utils import timezone
+
+    from keys.models import APIKey, KeyringVersion
     from keys.services import key_create
 
-    def make(*, upstreams=None, name="test key", **fields):
+    def make(*, upstreams=None, name="test key", expires_at=None, **fields):
         upstreams = upstreams if upstreams is not None else [make_upstream()]
-        key, raw = key_create(name=name, upstream_ids=[u.pk for u in upstreams], **fields)
+        past = expires_at is not None and expires_at <= timezone.now()
+        key, raw = key_create(
+            actor="tests",
+            name=name,
+            upstream_ids=[u.pk for u in upstreams],
+            expires_at=None if past else expires_at,
+            **fields,
+        )
+        if past:  # no surface may set a past expiry; an already expired key is made by hand
+            APIKey.objects.filter(pk=key.pk).update(expires_at=expires_at)
+            KeyringVersion.bump()
+            key.refresh_from_db()
         remember_secret(raw)
         return key, raw
 

@@ -97,7 +97,7 @@ def _fill(rows: int, *, keep: bool) -> None:
     upstreams = list(Upstream.objects.values_list("id", flat=True))
     if APIKey.objects.count() < 20:
         for i in range(20):
-            key_create(name=f"bench key {i}", upstream_ids=upstreams)
+            key_create(actor="bench", name=f"bench key {i}", upstream_ids=upstreams)
     keys = list(APIKey.objects.values_list("id", flat=True))
     rng = random.Random(7)
     now = dt.datetime.now(dt.UTC)

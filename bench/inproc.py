@@ -51,8 +51,10 @@ def provision(openai_url: str, anthropic_url: str) -> dict:
         timeout=30,
     )
     # One key per dialect, so the choice never depends on which upstream is the default.
-    _, openai_key = key_create(name="bench openai", upstream_ids=[openai_up.pk])
-    _, anthropic_key = key_create(name="bench anthropic", upstream_ids=[anthropic_up.pk])
+    _, openai_key = key_create(actor="bench", name="bench openai", upstream_ids=[openai_up.pk])
+    _, anthropic_key = key_create(
+        actor="bench", name="bench anthropic", upstream_ids=[anthropic_up.pk]
+    )
     return {"openai_key": openai_key, "anthropic_key": anthropic_key}
 
 
@@ -87,7 +89,7 @@ def costs(iterations: int) -> dict:
         base_url="http://127.0.0.1:9/v1",
         api_key="sk-bench-cost-secret",
     )
-    key, raw = key_create(name="bench cost", upstream_ids=[upstream.pk])
+    key, raw = key_create(actor="bench", name="bench cost", upstream_ids=[upstream.pk])
     for _ in range(200):  # warm the key cache and the upstream registry
         grant = key_authenticate(raw_key=raw)
         upstream_choose(upstream_ids=grant.upstream_ids, requested_name=None, dialect="openai")

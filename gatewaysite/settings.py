@@ -335,7 +335,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "Provider": "upstreams.models.Provider",
-        "KeyStatus": "keys.api.serializers.KeyStatus.CHOICES",
+        "KeyStatus": "keys.models.KeyStatus",
         "LogState": "logs.models.RequestLog.State",
     },
     "SWAGGER_UI_DIST": "SIDECAR",

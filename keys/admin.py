@@ -15,7 +15,7 @@ import datetime as dt
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,10 +23,9 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import ngettext
 
-from gatewaysite.instances import mirror_row
 from keys.exceptions import KeyNotRotatable
 from keys.forms import APIKeyForm, RotateForm
-from keys.models import APIKey
+from keys.models import APIKey, KeyStatus
 from keys.services import key_create, key_revoke, key_rotate, key_update
 from limits.admin import spend_summary_html
 from limits.forms import LIMIT_FORM_FIELDS
@@ -35,14 +34,7 @@ from upstreams.models import Upstream
 
 
 def key_status(key: APIKey, now: dt.datetime | None = None) -> str:
-    now = now or timezone.now()
-    if not key.is_active or (key.revoked_at is not None and key.revoked_at <= now):
-        return "revoked"
-    if key.expires_at is not None and key.expires_at <= now:
-        return "expired"
-    if key.revoked_at is not None:
-        return "ending"  # rotated with a grace period that has not run out
-    return "active"
+    return key.status(at=now)
 
 
 class KeyStatusFilter(admin.SimpleListFilter):
@@ -50,25 +42,11 @@ class KeyStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [
-            ("active", "Active"),
-            ("ending", "Active until the grace ends"),
-            ("revoked", "Revoked"),
-            ("expired", "Expired"),
-        ]
+        return KeyStatus.choices
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        revoked = Q(is_active=False) | Q(revoked_at__lte=now)
-        match self.value():
-            case "active":
-                return queryset.usable(at=now)
-            case "ending":
-                return queryset.usable(at=now).filter(revoked_at__isnull=False)
-            case "revoked":
-                return queryset.filter(revoked)
-            case "expired":
-                return queryset.exclude(revoked).filter(expires_at__lte=now)
+        if self.value() in KeyStatus.values:
+            return queryset.with_status(self.value(), at=timezone.now())
         return queryset
 
 
@@ -147,8 +125,8 @@ class APIKeyAdmin(admin.ModelAdmin):
     @admin.display(description="Status")
     def status(self, obj: APIKey) -> str:
         status = key_status(obj)
-        if status == "ending":
-            return f"active until {timezone.localtime(obj.revoked_at):%Y-%m-%d %H:%M:%S %Z}"
+        if status == KeyStatus.GRACE:
+            return f"grace: works until {timezone.localtime(obj.revoked_at):%Y-%m-%d %H:%M:%S %Z}"
         return status
 
     @admin.display(description="Current window")
@@ -161,27 +139,36 @@ class APIKeyAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         if not change:
             key, plaintext = key_create(
+                actor=request.user,
                 name=data["name"],
                 description=data.get("description", ""),
                 upstream_ids=[u.pk for u in data["upstreams"]],
                 expires_at=data.get("expires_at"),
             )
-            mirror_row(obj, key)
             limits_set(key=key, **form.limit_changes())
             request._shown_once_keys = [(key, plaintext)]
             return
         fields = {
-            "name": data["name"],
-            "description": data.get("description", ""),
-            "expires_at": data.get("expires_at"),
+            field: data.get(field)
+            for field in ("name", "description", "expires_at")
+            if field in form.changed_data
         }
         if "upstreams" in form.changed_data:
             fields["upstream_ids"] = [u.pk for u in data["upstreams"]]
-        key_update(key=obj, **fields)
-        limits_set(key=obj, **form.limit_changes())
+        limits = form.limit_changes()
+        if fields or limits:
+            key_update(key=obj, actor=request.user, also_changed=limits, **fields)
+            limits_set(key=obj, **limits)
 
     def save_related(self, request, form, formsets, change):
         pass  # key_create/key_update set the permitted upstreams themselves
+
+    # The services write each change's one history entry, the same from every surface.
+    def log_addition(self, request, obj, message):
+        return None
+
+    def log_change(self, request, obj, message):
+        return None
 
     def add_view(self, request, form_url="", extra_context=None):
         # Saving always leads to the page that shows the new key once.
@@ -259,8 +246,7 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     def _revoke(self, request, keys: list[APIKey]) -> None:
         for key in keys:
-            key_revoke(key=key)
-            self.log_change(request, key, "Revoked.")
+            key_revoke(key=key, actor=request.user)
         self.message_user(
             request,
             ngettext(
@@ -274,23 +260,15 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     def _rotate(self, request, keys: list[APIKey], *, grace_seconds: int):
         shown: list[tuple[APIKey, str]] = []
-        refused: list[APIKey] = []
         for key in keys:
             try:
-                new_key, plaintext = key_rotate(key=key, grace_seconds=grace_seconds)
-            except KeyNotRotatable:
-                refused.append(key)
+                new_key, plaintext = key_rotate(
+                    key=key, actor=request.user, grace_seconds=grace_seconds
+                )
+            except KeyNotRotatable as exc:
+                self.message_user(request, f"Not rotated: {exc}", messages.WARNING)
                 continue
-            self.log_change(request, key, f"Rotated; replaced by {new_key.key_prefix}….")
-            self.log_addition(request, new_key, f"Created by rotating {key.key_prefix}….")
             shown.append((new_key, plaintext))
-        if refused:
-            self.message_user(
-                request,
-                "Not rotated (revoked or expired keys cannot be rotated): "
-                + ", ".join(str(k) for k in refused),
-                messages.WARNING,
-            )
         if not shown:
             return None
         return self._show_keys_once(

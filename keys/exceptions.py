@@ -1,4 +1,5 @@
-"""Typed failures of the keys app; each surface maps them to its own status codes."""
+"""Typed failures of the keys app. Each carries the error code clients see; each surface
+maps the class to a status only (the proxy's table, the admin API's handler)."""
 
 
 class APIKeyError(Exception):
@@ -18,9 +19,32 @@ class KeyExpired(APIKeyError):
 
 
 class KeyNotRotatable(APIKeyError):
-    """Only a key that still works can be rotated."""
+    """Only a working key that was not rotated yet can be rotated (revoked, expired)."""
 
-    code = "key_not_rotatable"
+    code = "conflict"
+
+
+class KeyInGrace(KeyNotRotatable):
+    """The key was already rotated and works only until its grace ends: rotating it again
+    would leave two working successors. Its successor is the key to rotate."""
+
+    def __init__(self, key_prefix: str, successor_prefix: str | None):
+        successor = f"its successor {successor_prefix}…" if successor_prefix else "its successor"
+        super().__init__(
+            f"API key {key_prefix}… was already rotated and works only until its grace "
+            f"period ends; rotate {successor} instead."
+        )
+        self.successor_prefix = successor_prefix
+
+
+class InvalidKeyData(APIKeyError):
+    """A value breaks a rule of keys (an expiry in the past, a grace out of bounds)."""
+
+    code = "validation_error"
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{f}: {' '.join(m)}" for f, m in errors.items()))
+        self.errors = errors
 
 
 class MissingUpstreams(APIKeyError):

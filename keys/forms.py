@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from django import forms
-from django.utils import timezone
 
+from keys.exceptions import InvalidKeyData
 from keys.models import APIKey
-from keys.services import MAX_GRACE_SECONDS
+from keys.services import MAX_GRACE_SECONDS, key_check_expiry, key_check_grace
 from limits.forms import KeyLimitsFormFields
 
-# A week: long enough to roll a key out to every client, short enough to be a transition.
+
+def _rule(check, field: str, *args, **kwargs) -> None:
+    """Run one of the keys services' rules; its refusal becomes this field's error."""
+    try:
+        check(*args, **kwargs)
+    except InvalidKeyData as exc:
+        raise forms.ValidationError(exc.errors[field]) from None
 
 
 class APIKeyForm(KeyLimitsFormFields, forms.ModelForm):
@@ -28,9 +34,8 @@ class APIKeyForm(KeyLimitsFormFields, forms.ModelForm):
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")
-        changed = self.instance._state.adding or "expires_at" in self.changed_data
-        if value is not None and changed and value <= timezone.now():
-            raise forms.ValidationError("Must be in the future.")
+        current = None if self.instance._state.adding else self.instance.expires_at
+        _rule(key_check_expiry, "expires_at", value, current=current)
         return value
 
 
@@ -39,12 +44,13 @@ class RotateForm(forms.Form):
 
     grace_seconds = forms.IntegerField(
         label="Grace period (seconds)",
-        min_value=0,
-        max_value=MAX_GRACE_SECONDS,
         initial=0,
         required=False,
-        help_text="0 stops the old key now; otherwise it keeps working this long.",
+        help_text=f"0 stops the old key now; otherwise it keeps working this long "
+        f"(at most {MAX_GRACE_SECONDS}, 30 days).",
     )
 
     def clean_grace_seconds(self) -> int:
-        return self.cleaned_data.get("grace_seconds") or 0
+        value = self.cleaned_data.get("grace_seconds") or 0
+        _rule(key_check_grace, "grace_seconds", value)
+        return value

@@ -7,14 +7,51 @@ from django.utils import timezone
 from gatewaysite.versioning import VersionStamp
 
 
+class KeyStatus(models.TextChoices):
+    """The one vocabulary of a key's state, on the admin API, the admin list and its filter."""
+
+    ACTIVE = "active", "Active"
+    GRACE = "grace", "Rotated, working until its grace ends"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+def _revoked(at) -> Q:
+    return Q(is_active=False) | Q(revoked_at__lte=at)
+
+
 class APIKeyQuerySet(models.QuerySet):
+    """Each status as a query; `APIKey.status()` says the same of one row."""
+
     def usable(self, *, at=None):
-        """Keys that authenticate at the given moment (now by default)."""
+        """Keys that authenticate at the given moment (now by default): active or in grace."""
         at = at or timezone.now()
         return self.filter(is_active=True).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=at),
             Q(revoked_at__isnull=True) | Q(revoked_at__gt=at),
         )
+
+    def active(self, *, at=None):
+        return self.usable(at=at).filter(revoked_at__isnull=True)
+
+    def in_grace(self, *, at=None):
+        return self.usable(at=at).filter(revoked_at__isnull=False)
+
+    def expired(self, *, at=None):
+        at = at or timezone.now()
+        return self.exclude(_revoked(at)).filter(expires_at__lte=at)
+
+    def revoked(self, *, at=None):
+        return self.filter(_revoked(at or timezone.now()))
+
+    def with_status(self, status: str, *, at=None):
+        """The keys in one status (a KeyStatus value)."""
+        return {
+            KeyStatus.ACTIVE: self.active,
+            KeyStatus.GRACE: self.in_grace,
+            KeyStatus.EXPIRED: self.expired,
+            KeyStatus.REVOKED: self.revoked,
+        }[KeyStatus(status)](at=at)
 
 
 class APIKey(models.Model):
@@ -54,6 +91,17 @@ class APIKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
+
+    def status(self, *, at=None) -> str:
+        """Its KeyStatus at that moment (now by default); the QuerySet methods agree."""
+        at = at or timezone.now()
+        if not self.is_active or (self.revoked_at is not None and self.revoked_at <= at):
+            return KeyStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= at:
+            return KeyStatus.EXPIRED
+        if self.revoked_at is not None:
+            return KeyStatus.GRACE
+        return KeyStatus.ACTIVE
 
     @property
     def key_masked(self) -> str:

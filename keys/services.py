@@ -1,5 +1,8 @@
-"""Every write to API keys. Each function is one transaction and bumps the keyring
-version in it, so every worker's key cache sees the change on its next request."""
+"""Every write to API keys, and the rules they keep. Each function is one transaction:
+it validates the rules, makes the change, bumps the keyring version (so every worker's
+key cache sees the change on its next request), writes the action's one history entry
+as `actor`, and returns the fresh saved row. The admin site, the admin API and the
+commands only translate forms, JSON and arguments into these calls."""
 
 from __future__ import annotations
 
@@ -10,16 +13,36 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from gatewaysite.instances import mirror_row
+from gatewaysite.history import Actor, history_action, history_added, history_changed
 from keys import secrets
-from keys.exceptions import InvalidUpstreams, KeyNotRotatable, MissingUpstreams
-from keys.models import APIKey, KeyringVersion
+from keys.exceptions import (
+    InvalidKeyData,
+    InvalidUpstreams,
+    KeyInGrace,
+    KeyNotRotatable,
+    MissingUpstreams,
+)
+from keys.models import APIKey, KeyringVersion, KeyStatus
 from limits.services import limits_inherit
 from upstreams.selectors import upstreams_active_by_ids
 
 UNSET: Any = object()
 # The longest an old key may keep working after a rotation, on every surface.
 MAX_GRACE_SECONDS = 30 * 24 * 3600
+
+
+def key_check_expiry(expires_at: dt.datetime | None, *, current: dt.datetime | None = None) -> None:
+    """An expiry being set must be in the future (one already stored may stay as it is)."""
+    if expires_at is not None and expires_at != current and expires_at <= timezone.now():
+        raise InvalidKeyData({"expires_at": ["Must be in the future."]})
+
+
+def key_check_grace(grace_seconds: int) -> None:
+    """A rotation's grace is 0 (the old key stops now) to MAX_GRACE_SECONDS (30 days)."""
+    if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise InvalidKeyData(
+            {"grace_seconds": [f"Must be between 0 and {MAX_GRACE_SECONDS} seconds (30 days)."]}
+        )
 
 
 def _permitted_upstreams(upstream_ids: Iterable[Any] | None) -> list:
@@ -44,17 +67,20 @@ def _new_key_fields() -> tuple[str, dict]:
 @transaction.atomic
 def key_create(
     *,
+    actor: Actor,
     name: str,
     upstream_ids: Iterable[Any],
     description: str = "",
     expires_at: dt.datetime | None = None,
 ) -> tuple[APIKey, str]:
     """Create a key; return it with its plaintext, which is never stored or shown again."""
+    key_check_expiry(expires_at)
     upstreams = _permitted_upstreams(upstream_ids)
     raw, fields = _new_key_fields()
     key = APIKey.objects.create(name=name, description=description, expires_at=expires_at, **fields)
     key.upstreams.set(upstreams)
     KeyringVersion.bump()
+    history_added(key, actor=actor)
     return key, raw
 
 
@@ -62,33 +88,40 @@ def key_create(
 def key_update(
     *,
     key: APIKey,
+    actor: Actor,
     name: str = UNSET,
     description: str = UNSET,
     upstream_ids: Iterable[Any] = UNSET,
     expires_at: dt.datetime | None = UNSET,
+    also_changed: Iterable[str] = (),
 ) -> APIKey:
-    """Change a key's name, description, permitted upstreams or expiry.
+    """Change a key's name, description, permitted upstreams or expiry; return it fresh.
 
     Only the given fields are written, on the row as it is now (locked), so a stale
     copy in the caller's hands can never undo a revocation committed meanwhile.
+    `also_changed` names fields the same action changed elsewhere (the key's limits),
+    for its one history entry.
     """
     fresh = APIKey.objects.select_for_update().get(pk=key.pk)
+    if expires_at is not UNSET:
+        key_check_expiry(expires_at, current=fresh.expires_at)
+    changed = []
     if upstream_ids is not UNSET:
         fresh.upstreams.set(_permitted_upstreams(upstream_ids))
-    changed = []
+        changed.append("upstream_ids")
     for field, value in (("name", name), ("description", description), ("expires_at", expires_at)):
         if value is not UNSET:
             setattr(fresh, field, value)
             changed.append(field)
-    fresh.save(update_fields=[*changed, "updated_at"])
+    fresh.save(update_fields=[f for f in changed if f != "upstream_ids"] + ["updated_at"])
     KeyringVersion.bump()
-    mirror_row(key, fresh)
-    return key
+    history_changed(fresh, actor=actor, fields=[*changed, *also_changed])
+    return APIKey.objects.get(pk=fresh.pk)
 
 
 @transaction.atomic
-def key_revoke(*, key: APIKey) -> APIKey:
-    """Stop a key at once, everywhere. Revoking a revoked key changes nothing."""
+def key_revoke(*, key: APIKey, actor: Actor) -> APIKey:
+    """Stop a key at once, everywhere; return it fresh. Revoking a revoked key changes nothing."""
     now = timezone.now()
     fresh = APIKey.objects.select_for_update().get(pk=key.pk)
     fresh.is_active = False
@@ -96,34 +129,49 @@ def key_revoke(*, key: APIKey) -> APIKey:
         fresh.revoked_at = now
     fresh.save(update_fields=["is_active", "revoked_at", "updated_at"])
     KeyringVersion.bump()
-    mirror_row(key, fresh)
-    return key
+    history_action(fresh, actor=actor, action="Revoked.")
+    return fresh
 
 
 @transaction.atomic
-def key_rotate(*, key: APIKey, grace_seconds: int | None = None) -> tuple[APIKey, str]:
-    """Issue a new key with the same permissions; the old one stops now or after the grace."""
-    key = APIKey.objects.select_for_update().get(pk=key.pk)
+def key_rotate(*, key: APIKey, actor: Actor, grace_seconds: int = 0) -> tuple[APIKey, str]:
+    """Issue a new key with the same permissions and limits; the old one stops now or after
+    the grace. Return the new key and its plaintext (shown once); `key` is left as it was
+    read, so refresh it to see its new end.
+
+    Only a key in status `active` rotates: one in `grace` was rotated already (its
+    successor is the one to rotate), a revoked or expired one does not work."""
+    key_check_grace(grace_seconds)
+    old = APIKey.objects.select_for_update().get(pk=key.pk)
     now = timezone.now()
-    if not APIKey.objects.usable(at=now).filter(pk=key.pk).exists():
-        raise KeyNotRotatable("Only an active, unexpired key can be rotated")
+    status = old.status(at=now)
+    if status == KeyStatus.GRACE:
+        successor = old.rotated_to.order_by("-created_at").first()
+        raise KeyInGrace(old.key_prefix, successor.key_prefix if successor else None)
+    if status != KeyStatus.ACTIVE:
+        raise KeyNotRotatable(
+            f"API key {old.key_prefix}… ({old.name}) is {status}; only a working key can be rotated."
+        )
     raw, fields = _new_key_fields()
     new_key = APIKey.objects.create(
-        name=key.name,
-        description=key.description,
-        expires_at=key.expires_at,
-        rotated_from=key,
+        name=old.name,
+        description=old.description,
+        expires_at=old.expires_at,
+        rotated_from=old,
         **fields,
     )
-    new_key.upstreams.set(key.upstreams.all())
-    limits_inherit(from_key_id=key.pk, to_key_id=new_key.pk)
+    new_key.upstreams.set(old.upstreams.all())
+    limits_inherit(from_key_id=old.pk, to_key_id=new_key.pk)
     if grace_seconds:
-        ends = now + dt.timedelta(seconds=grace_seconds)
-        if key.revoked_at is None or key.revoked_at > ends:
-            key.revoked_at = ends
+        old.revoked_at = now + dt.timedelta(seconds=grace_seconds)
+        ends = f"works {grace_seconds} s more"
     else:
-        key.is_active = False
-        key.revoked_at = now
-    key.save(update_fields=["is_active", "revoked_at", "updated_at"])
+        old.is_active = False
+        old.revoked_at = now
+        ends = "stops now"
+    old.save(update_fields=["is_active", "revoked_at", "updated_at"])
     KeyringVersion.bump()
+    history_action(
+        old, actor=actor, action=f"Rotated; replaced by {new_key.key_prefix}…; the old key {ends}."
+    )
     return new_key, raw

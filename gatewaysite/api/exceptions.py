@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from gatewaysite.api.auth import FORBIDDEN_MESSAGE
-from keys.exceptions import InvalidUpstreams, KeyNotRotatable, MissingUpstreams
+from keys.exceptions import InvalidKeyData, InvalidUpstreams, KeyNotRotatable, MissingUpstreams
 from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,10 @@ def _translate(exc: Exception) -> AdminAPIError | None:
                 {"upstream_ids": exc.ids},
             )
         case KeyNotRotatable():
-            return AdminAPIError(409, "key_not_rotatable", str(exc))
+            return AdminAPIError(409, exc.code, str(exc))
+        case InvalidKeyData():
+            fields = ", ".join(exc.errors)
+            return AdminAPIError(400, exc.code, f"Invalid input: {fields}", exc.errors)
         case UpstreamNameTaken():
             return AdminAPIError(
                 409, "conflict", "An upstream with this name already exists", exc.errors

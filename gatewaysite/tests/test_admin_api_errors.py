@@ -40,7 +40,7 @@ from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
         (drf.Throttled(wait=3), 429, "throttled", None),
         (MissingUpstreams("none"), 400, "missing_upstreams", None),
         (InvalidUpstreams(["a", "b"]), 400, "invalid_upstream", {"upstream_ids": ["a", "b"]}),
-        (KeyNotRotatable("revoked"), 409, "key_not_rotatable", None),
+        (KeyNotRotatable("revoked"), 409, "conflict", None),
         (UpstreamNameTaken({"name": ["taken"]}), 409, "conflict", {"name": ["taken"]}),
         (InvalidUpstreamData({"base_url": ["bad"]}), 400, "validation_error",
          {"base_url": ["bad"]}),

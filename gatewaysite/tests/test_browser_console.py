@@ -43,7 +43,7 @@ def _seed(make_upstream, make_key) -> dict:
     limits = limits_set(key=first, budget_usd=Decimal("0.05"), budget_period="month", rpm_limit=60)
     month = windows.window_start("month", dt.datetime.now(dt.UTC))
     Spend.objects.create(limits=limits, window_start=month, spent_usd=Decimal("0.045"))
-    current, _ = key_rotate(key=first)
+    current, _ = key_rotate(actor="tests", key=first)
     other, _ = make_key(
         upstreams=[openai], name="a rather long key name for the nightly batch jobs"
     )

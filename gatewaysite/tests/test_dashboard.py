@@ -79,7 +79,7 @@ def test_a_rotated_key_counts_as_one_lineage_among_the_top_keys(admin_client, ma
 
     old, _ = make_key(name="team-beta")
     _log(key=old, cost="1")
-    new, _ = key_rotate(key=old)
+    new, _ = key_rotate(actor="tests", key=old)
     _log(key=new, cost="2")
     rows = admin_client.get(INDEX).context["top_keys"]
     assert len(rows) == 1

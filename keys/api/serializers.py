@@ -12,31 +12,13 @@ from gatewaysite.api.fields import (
     StrictCharField,
     StrictIntegerField,
 )
-from keys.models import APIKey
+from keys.models import APIKey, KeyStatus
 from keys.services import MAX_GRACE_SECONDS
 from limits.api.serializers import (
     LIMIT_READ_FIELDS,
     KeyLimitsReadMixin,
     KeyLimitsWriteSerializer,
 )
-
-
-class KeyStatus:
-    ACTIVE = "active"
-    GRACE = "grace"  # rotated with a grace period: still works until revoked_at
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-    CHOICES = (ACTIVE, GRACE, REVOKED, EXPIRED)
-
-
-def key_status(key: APIKey, now) -> str:
-    if not key.is_active or (key.revoked_at is not None and key.revoked_at <= now):
-        return KeyStatus.REVOKED
-    if key.expires_at is not None and key.expires_at <= now:
-        return KeyStatus.EXPIRED
-    if key.revoked_at is not None:
-        return KeyStatus.GRACE
-    return KeyStatus.ACTIVE
 
 
 class KeySerializer(KeyLimitsReadMixin, serializers.ModelSerializer):
@@ -78,11 +60,11 @@ class KeySerializer(KeyLimitsReadMixin, serializers.ModelSerializer):
         return sorted(str(u.pk) for u in key.upstreams.all())
 
     def get_is_active(self, key: APIKey) -> bool:
-        return key_status(key, self._now()) in (KeyStatus.ACTIVE, KeyStatus.GRACE)
+        return key.status(at=self._now()) in (KeyStatus.ACTIVE, KeyStatus.GRACE)
 
-    @extend_schema_field(serializers.ChoiceField(choices=KeyStatus.CHOICES))
+    @extend_schema_field(serializers.ChoiceField(choices=KeyStatus.values))
     def get_status(self, key: APIKey) -> str:
-        return key_status(key, self._now())
+        return key.status(at=self._now())
 
 
 class KeyCreatedSerializer(KeySerializer):
@@ -125,7 +107,7 @@ class KeyWriteSerializer(KeyLimitsWriteSerializer):
     expires_at = RFC3339DateTimeField(
         required=False,
         allow_null=True,
-        help_text="When the key stops working; null for never. A past time expires it now.",
+        help_text="When the key stops working (in the future); null for never.",
     )
 
 

@@ -9,9 +9,9 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from gatewaysite.api.audit import audit_action, audit_added, audit_changed
 from gatewaysite.api.schema import error
 from gatewaysite.api.viewsets import AdminViewSet
+from gatewaysite.history import ADMIN_API
 from keys import services
 from keys.api.filters import KeyFilter
 from keys.api.serializers import (
@@ -62,9 +62,8 @@ class KeyViewSet(AdminViewSet):
         data = _valid(KeyWriteSerializer(data=request.data))
         limits = split_limit_fields(data)
         with transaction.atomic():
-            key, plaintext = services.key_create(**data)
+            key, plaintext = services.key_create(actor=ADMIN_API, **data)
             limits_set(key=key, **limits)
-            audit_added(key)
         return _created(key, plaintext)
 
     @extend_schema(
@@ -78,20 +77,15 @@ class KeyViewSet(AdminViewSet):
         limits = split_limit_fields(data)
         if data or limits:
             with transaction.atomic():
-                if data:
-                    key = services.key_update(key=key, **data)
+                services.key_update(key=key, actor=ADMIN_API, also_changed=limits, **data)
                 limits_set(key=key, **limits)
-                audit_changed(key, fields={**data, **limits})
-        if limits:
-            key = self.get_object()  # the limits as saved, not as first read
+            key = self.get_object()  # as saved, limits included
         return Response(KeySerializer(key).data)
 
     @extend_schema(summary="Revoke a key (it stops working at once)", responses={204: None})
     def destroy(self, request, **kwargs):
         key = self.get_object()
-        with transaction.atomic():
-            services.key_revoke(key=key)
-            audit_action(key, action="Revoked through the admin API.")
+        services.key_revoke(key=key, actor=ADMIN_API)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -99,21 +93,17 @@ class KeyViewSet(AdminViewSet):
         request=KeyRotateSerializer,
         responses={
             201: KeyCreatedSerializer,
-            409: error("`key_not_rotatable`: the key is revoked or expired."),
+            409: error(
+                "`conflict`: the key was already rotated (in grace: rotate its successor), "
+                "or is revoked or expired."
+            ),
         },
     )
     @action(detail=True, methods=["post"])
     def rotate(self, request, **kwargs):
         key = self.get_object()
         grace = _valid(KeyRotateSerializer(data=request.data)).get("grace_seconds") or 0
-        with transaction.atomic():
-            new_key, plaintext = services.key_rotate(key=key, grace_seconds=grace)
-            ends = f"ends after {grace} s grace" if grace else "stops now"
-            audit_action(
-                key,
-                action=f"Rotated through the admin API; replaced by {new_key.key_prefix}…, {ends}.",
-            )
-            audit_added(new_key, note=f"rotated from {key.key_prefix}…")
+        new_key, plaintext = services.key_rotate(key=key, actor=ADMIN_API, grace_seconds=grace)
         return _created(new_key, plaintext)
 
 

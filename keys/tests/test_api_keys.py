@@ -227,14 +227,20 @@ def test_narrowing_upstreams_takes_effect_at_once(api, make_key, make_upstream):
     assert key_authenticate(raw_key=raw).upstream_ids == {b.pk}
 
 
-def test_expiring_a_key_takes_effect_at_once(api, make_key):
+def test_an_expiry_takes_effect_at_once_and_a_past_one_is_refused(api, make_key):
     key, raw = make_key()
     assert key_authenticate(raw_key=raw)
     past = (timezone.now() - dt.timedelta(minutes=1)).isoformat()
-    body = api.patch(f"/admin/keys/{key.pk}", {"expires_at": past}, format="json").json()
-    assert (body["is_active"], body["status"]) == (False, "expired")
+    refused = api.patch(f"/admin/keys/{key.pk}", {"expires_at": past}, format="json")
+    assert assert_error(refused, 400, "validation_error")["details"] == {
+        "expires_at": ["Must be in the future."]
+    }
+    assert key_authenticate(raw_key=raw)  # nothing changed
+    soon = (timezone.now() + dt.timedelta(minutes=1)).isoformat()
+    body = api.patch(f"/admin/keys/{key.pk}", {"expires_at": soon}, format="json").json()
+    assert (body["is_active"], body["status"]) == (True, "active")
     with pytest.raises(KeyExpired):
-        key_authenticate(raw_key=raw)
+        key_authenticate(raw_key=raw, now=timezone.now() + dt.timedelta(minutes=2))
     body = api.patch(f"/admin/keys/{key.pk}", {"expires_at": None}, format="json").json()
     assert (body["is_active"], body["expires_at"]) == (True, None)
     assert key_authenticate(raw_key=raw)
@@ -289,7 +295,7 @@ def test_rotate_without_grace_stops_the_old_key_now(api, make_key, make_upstream
         key_authenticate(raw_key=raw)
     old = api.get(f"/admin/keys/{key.pk}").json()
     assert (old["is_active"], old["status"]) == (False, "revoked")
-    body = assert_error(api.post(f"/admin/keys/{key.pk}/rotate"), 409, "key_not_rotatable")
+    body = assert_error(api.post(f"/admin/keys/{key.pk}/rotate"), 409, "conflict")
     assert raw not in str(body)
 
 
@@ -318,5 +324,16 @@ def test_rotate_refuses_a_bad_grace(api, make_key, grace):
 
 def test_rotate_an_expired_key_is_a_conflict(api, make_key):
     key, _ = make_key(expires_at=timezone.now() - dt.timedelta(seconds=1))
-    assert_error(api.post(f"/admin/keys/{key.pk}/rotate"), 409, "key_not_rotatable")
+    assert_error(api.post(f"/admin/keys/{key.pk}/rotate"), 409, "conflict")
     assert_error(api.post("/admin/keys/nope/rotate"), 404, "not_found")
+
+
+def test_rotating_a_key_in_grace_says_to_rotate_its_successor(api, make_key):
+    key, raw = make_key()
+    first = api.post(f"/admin/keys/{key.pk}/rotate", {"grace_seconds": 300}, format="json").json()
+    remember_secret(first["key"])
+    again = api.post(f"/admin/keys/{key.pk}/rotate", {"grace_seconds": 300}, format="json")
+    message = assert_error(again, 409, "conflict")["message"]
+    assert f"rotate its successor {first['key_prefix']}… instead" in message
+    assert APIKey.objects.filter(rotated_from=key).count() == 1  # one working successor
+    assert key_authenticate(raw_key=raw)  # still in its grace

@@ -40,7 +40,7 @@ def test_missing_unknown_and_hash_as_key_are_refused(make_key):
 def test_revocation_is_seen_by_a_warm_cache_at_once(make_key):
     key, raw = make_key()
     assert key_authenticate(raw_key=raw).id == key.pk  # warms the cache
-    key_revoke(key=key)
+    key_revoke(actor="tests", key=key)
     with pytest.raises(KeyInvalid):
         key_authenticate(raw_key=raw)
 
@@ -54,7 +54,7 @@ def test_expired_key_is_refused_as_expired(make_key):
 
 def test_rotation_without_grace_stops_the_old_key_now(make_key):
     key, raw = make_key()
-    new_key, new_raw = key_rotate(key=key)
+    new_key, new_raw = key_rotate(actor="tests", key=key)
     assert set(new_key.upstreams.all()) == set(key.upstreams.all())
     assert key_authenticate(raw_key=new_raw).id == new_key.pk
     with pytest.raises(KeyInvalid):
@@ -63,7 +63,7 @@ def test_rotation_without_grace_stops_the_old_key_now(make_key):
 
 def test_rotation_with_grace_keeps_the_old_key_until_it_ends(make_key):
     key, raw = make_key()
-    key_rotate(key=key, grace_seconds=60)
+    key_rotate(actor="tests", key=key, grace_seconds=60)
     assert key_authenticate(raw_key=raw).id == key.pk
     with pytest.raises(KeyInvalid):
         key_authenticate(raw_key=raw, now=timezone.now() + dt.timedelta(seconds=61))
@@ -74,9 +74,9 @@ def test_create_needs_upstreams_and_refuses_unknown_or_inactive(make_upstream):
     gone = make_upstream()
     upstream_deactivate(upstream=gone)
     with pytest.raises(MissingUpstreams):
-        key_create(name="k", upstream_ids=[])
+        key_create(actor="tests", name="k", upstream_ids=[])
     with pytest.raises(InvalidUpstreams) as exc:
-        key_create(name="k", upstream_ids=[up.pk, gone.pk, "not-a-uuid"])
+        key_create(actor="tests", name="k", upstream_ids=[up.pk, gone.pk, "not-a-uuid"])
     assert set(exc.value.ids) == {str(gone.pk), "not-a-uuid"}
     assert APIKey.objects.count() == 0
 
@@ -85,7 +85,7 @@ def test_narrowing_upstreams_is_seen_at_once(make_key, make_upstream):
     a, b = make_upstream(), make_upstream()
     key, raw = make_key(upstreams=[a, b])
     assert key_authenticate(raw_key=raw).upstream_ids == {a.pk, b.pk}
-    key_update(key=key, upstream_ids=[a.pk])
+    key_update(actor="tests", key=key, upstream_ids=[a.pk])
     assert key_authenticate(raw_key=raw).upstream_ids == {a.pk}
 
 
@@ -100,8 +100,8 @@ def test_find_by_id_or_prefix(make_key):
 def test_a_stale_copy_cannot_undo_a_revocation(make_key):
     key, raw = make_key()
     stale = APIKey.objects.get(pk=key.pk)
-    key_revoke(key=key)
-    key_update(key=stale, name="renamed")
+    key_revoke(actor="tests", key=key)
+    key_update(actor="tests", key=stale, name="renamed")
     with pytest.raises(KeyInvalid):
         key_authenticate(raw_key=raw)
     row = APIKey.objects.get(pk=key.pk)

@@ -132,7 +132,7 @@ def test_since_and_until_cut_at_any_time(api, traffic):
 
 def test_a_rotated_key_is_reported_per_id_and_as_one_lineage(api, traffic):
     old = traffic["key1"]
-    new, _ = key_rotate(key=old)
+    new, _ = key_rotate(actor="tests", key=old)
     log(key=new, upstream=traffic["a"], at=midday(0), cost="0.000300000000")
     per_id = {i["api_key_id"]: i["requests"] for i in get(api, group_by="key")["items"]}
     assert (per_id[str(old.pk)], per_id[str(new.pk)]) == (2, 1)

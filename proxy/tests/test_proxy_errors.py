@@ -8,8 +8,10 @@ import anthropic
 import openai
 import pytest
 import requests
+from django.db import transaction
 from django.utils import timezone
 
+from keys.models import APIKey, KeyringVersion
 from keys.secrets import hash_key
 from keys.services import key_revoke, key_update
 from logs.models import RequestLog
@@ -96,13 +98,18 @@ def test_the_stored_hash_is_not_a_key(gateway, openai_route):
 
 def test_revoked_and_expired_keys(gateway, make_route):
     revoked = make_route()
-    key_revoke(key=revoked.key)
+    key_revoke(actor="tests", key=revoked.key)
     with pytest.raises(openai.AuthenticationError) as exc:
         revoked.openai().chat.completions.create(**CHAT_BODY)
     assert exc.value.code == "invalid_api_key"
 
     expired = make_route(provider="anthropic")
-    key_update(key=expired.key, expires_at=timezone.now() - dt.timedelta(seconds=1))
+    # An expiry passes with time; no service sets one in the past, so it is set by hand.
+    with transaction.atomic():
+        APIKey.objects.filter(pk=expired.key.pk).update(
+            expires_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+        KeyringVersion.bump()
     with pytest.raises(anthropic.AuthenticationError) as exc:
         expired.anthropic().messages.create(**MESSAGES_BODY)
     assert exc.value.body["error"]["type"] == "api_key_expired"
@@ -166,7 +173,7 @@ def test_anthropic_clients_reach_an_anthropic_upstream_on_shared_paths(
 ):
     route = make_route(provider="openai", is_default=True)
     anthropic_up = make_upstream(provider="anthropic", base_url=provider.base_url, timeout=5)
-    key_update(key=route.key, upstream_ids=[route.upstream.pk, anthropic_up.pk])
+    key_update(actor="tests", key=route.key, upstream_ids=[route.upstream.pk, anthropic_up.pk])
     response = requests.get(
         f"{gateway.url}/v1/models",
         headers={"x-api-key": route.raw_key, "anthropic-version": "2023-06-01"},
@@ -182,9 +189,9 @@ def test_permission_change_takes_effect_at_once(gateway, make_route, make_upstre
     second = make_upstream(name="second", base_url=provider.base_url)
     headers = {"Authorization": f"Bearer {route.raw_key}", "X-Upstream-Name": "second"}
     assert post(gateway, "/v1/chat/completions", headers=headers).status_code == 403
-    key_update(key=route.key, upstream_ids=[route.upstream.pk, second.pk])
+    key_update(actor="tests", key=route.key, upstream_ids=[route.upstream.pk, second.pk])
     assert post(gateway, "/v1/chat/completions", headers=headers).status_code == 200
-    key_update(key=route.key, upstream_ids=[route.upstream.pk])
+    key_update(actor="tests", key=route.key, upstream_ids=[route.upstream.pk])
     assert post(gateway, "/v1/chat/completions", headers=headers).status_code == 403
 
 

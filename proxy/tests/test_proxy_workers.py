@@ -42,7 +42,9 @@ def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route,
             )
     served = len(provider.requests)
 
-    key_revoke(key=route.key)  # what the admin API, the admin site and the command call
+    key_revoke(
+        actor="tests", key=route.key
+    )  # what the admin API, the admin site and the command call
 
     mark = len(three_workers.output())
     statuses = [

@@ -1,13 +1,12 @@
 import argparse
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from gatewaysite.api.audit import COMMAND_USERNAME, audit_action, audit_added
-from keys.exceptions import KeyNotRotatable
+from gatewaysite.history import COMMAND
+from keys.exceptions import InvalidKeyData, KeyNotRotatable
 from keys.models import APIKey
 from keys.selectors import key_find
-from keys.services import MAX_GRACE_SECONDS, key_rotate
+from keys.services import MAX_GRACE_SECONDS, key_check_grace, key_rotate
 
 
 def _grace(value: str) -> int:
@@ -15,8 +14,10 @@ def _grace(value: str) -> int:
         seconds = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError("must be a whole number of seconds") from None
-    if not 0 <= seconds <= MAX_GRACE_SECONDS:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_GRACE_SECONDS} seconds")
+    try:
+        key_check_grace(seconds)
+    except InvalidKeyData as exc:
+        raise argparse.ArgumentTypeError(exc.errors["grace_seconds"][0].lower()) from None
     return seconds
 
 
@@ -50,20 +51,9 @@ class Command(BaseCommand):
                 f"Several API keys have the prefix {key.strip()[:12]!r}; give the key's id instead."
             ) from None
         try:
-            with transaction.atomic():
-                new, plaintext = key_rotate(key=old, grace_seconds=grace_seconds)
-                # The same history entries as a rotation through the admin API.
-                audit_action(
-                    old,
-                    action=f"Rotated by manage.py rotate_api_key; replaced by {new.key_prefix}….",
-                    username=COMMAND_USERNAME,
-                )
-                audit_added(new, note=f"rotated from {old.key_prefix}…", username=COMMAND_USERNAME)
-        except KeyNotRotatable:
-            raise CommandError(
-                f"API key {old.key_prefix}… ({old.name}) is revoked or expired; "
-                "only a working key can be rotated."
-            ) from None
+            new, plaintext = key_rotate(key=old, actor=COMMAND, grace_seconds=grace_seconds)
+        except KeyNotRotatable as exc:
+            raise CommandError(str(exc)) from None
         old.refresh_from_db(fields=["revoked_at"])
         ends = "now" if not grace_seconds else f"at {old.revoked_at.isoformat()}"
         # The key alone on stdout, so NEW=$(manage.py rotate_api_key …) captures just it.
