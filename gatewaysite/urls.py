@@ -1,10 +1,11 @@
 """The whole URL map."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from gatewaysite import errors, health
+from gatewaysite.api.viewsets import AdminNotFoundView
 from proxy import views as proxy_views
 
 urlpatterns = [
@@ -16,6 +17,9 @@ urlpatterns = [
     path("admin/", include("upstreams.api.urls")),
     path("admin/", include("prices.api.urls")),
     path("admin/", include("logs.api.urls")),
+    # The end of the admin API's URL space, whatever the apps above mount: any other
+    # /admin/… path is a 404 (403 without the token) in the API's error shape.
+    re_path(r"^admin/", AdminNotFoundView.as_view()),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     # "/v1" alone would otherwise be redirected (HTML 301) to "/v1/" by APPEND_SLASH;

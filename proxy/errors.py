@@ -92,19 +92,22 @@ class Refusal:
     retry_after: int | None = None  # whole seconds, sent as Retry-After
 
 
-# Order matters only for subclasses; these are all leaves.
-_TABLE: tuple[tuple[type[BaseException], int, str, str | None], ...] = (
-    (KeyMissing, 401, "missing_api_key", None),
-    (KeyInvalid, 401, "invalid_api_key", None),
-    (KeyExpired, 401, "api_key_expired", None),
-    (UnknownUpstream, 400, "unknown_upstream", None),
-    (UpstreamForbidden, 403, "forbidden", None),
-    (UpstreamUnavailable, 503, "service_unavailable", None),
+# The status of each refusal raised by another app; its code is the exception's own `code`
+# (Django's DatabaseError has none: DATABASE_AWAY_CODE). A message here replaces the
+# exception's text for the caller. Order matters only for subclasses; these are all leaves.
+_TABLE: tuple[tuple[type[BaseException], int, str | None], ...] = (
+    (KeyMissing, 401, None),
+    (KeyInvalid, 401, None),
+    (KeyExpired, 401, None),
+    (UnknownUpstream, 400, None),
+    (UpstreamForbidden, 403, None),
+    (UpstreamUnavailable, 503, None),
     # A secret no key decrypts is the operator's problem; the caller just sees
     # the upstream as unavailable.
-    (SecretUnreadable, 503, "service_unavailable", "The upstream is not available"),
-    (DatabaseError, 503, "service_unavailable", "The gateway's database is unavailable"),
+    (SecretUnreadable, 503, "The upstream is not available"),
+    (DatabaseError, 503, "The gateway's database is unavailable"),
 )
+DATABASE_AWAY_CODE = "service_unavailable"
 
 
 # Everything the proxy answers with an error of its own rather than a 500.
@@ -123,7 +126,8 @@ def refusal_for(exc: BaseException) -> Refusal:
         return Refusal(exc.status, exc.code, str(exc) or exc.code)
     if isinstance(exc, LimitRefused):
         return Refusal(exc.status, exc.code, str(exc), retry_after=exc.retry_after)
-    for kind, status, code, fixed_message in _TABLE:
+    for kind, status, fixed_message in _TABLE:
         if isinstance(exc, kind):
+            code = getattr(exc, "code", None) or DATABASE_AWAY_CODE
             return Refusal(status, code, fixed_message or str(exc) or code)
     raise TypeError(f"no refusal is defined for {type(exc).__name__}")

@@ -25,7 +25,9 @@ class EncryptionKeyError(Exception):
 
 
 class SecretUnreadable(Exception):
-    """No key in the keyring decrypts this token."""
+    """No key in the keyring decrypts this token (to a caller: the upstream is unavailable)."""
+
+    code = "service_unavailable"
 
 
 def parse_key(value: str | bytes | None, *, name: str = "ENCRYPTION_KEY") -> str:

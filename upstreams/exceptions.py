@@ -1,4 +1,5 @@
-"""Typed failures of upstream choice and management."""
+"""Typed failures of upstream choice and management. Each carries the error code clients
+see; the proxy's table and the admin API's handler map the class to a status only."""
 
 
 class UpstreamError(Exception):
@@ -28,7 +29,7 @@ class UpstreamUnavailable(UpstreamError):
 class InvalidUpstreamData(UpstreamError):
     """An upstream definition (from the API, the admin or UPSTREAMS) is not valid."""
 
-    code = "invalid_upstream_data"
+    code = "validation_error"
 
     def __init__(self, errors: dict[str, list[str]], *, entry: str = ""):
         where = f"{entry}: " if entry else ""
@@ -41,4 +42,4 @@ class InvalidUpstreamData(UpstreamError):
 class UpstreamNameTaken(InvalidUpstreamData):
     """The name is already used by another upstream (a conflict, not a malformed value)."""
 
-    code = "upstream_name_taken"
+    code = "conflict"

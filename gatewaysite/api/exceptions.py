@@ -68,14 +68,12 @@ def _translate(exc: Exception) -> AdminAPIError | None:
             return AdminAPIError(400, "parse_error", str(exc.detail))
         case drf.APIException():
             return AdminAPIError(exc.status_code, exc.default_code, str(exc.detail))
+        # Our own typed failures carry their code; here each class gets its status.
         case MissingUpstreams():
-            return AdminAPIError(400, "missing_upstreams", MISSING_UPSTREAMS_MESSAGE)
+            return AdminAPIError(400, exc.code, MISSING_UPSTREAMS_MESSAGE)
         case InvalidUpstreams():
             return AdminAPIError(
-                400,
-                "invalid_upstream",
-                "Unknown or inactive upstream ids",
-                {"upstream_ids": exc.ids},
+                400, exc.code, "Unknown or inactive upstream ids", {"upstream_ids": exc.ids}
             )
         case KeyNotRotatable():
             return AdminAPIError(409, exc.code, str(exc))
@@ -84,11 +82,11 @@ def _translate(exc: Exception) -> AdminAPIError | None:
             return AdminAPIError(400, exc.code, f"Invalid input: {fields}", exc.errors)
         case UpstreamNameTaken():
             return AdminAPIError(
-                409, "conflict", "An upstream with this name already exists", exc.errors
+                409, exc.code, "An upstream with this name already exists", exc.errors
             )
         case InvalidUpstreamData():
             fields = ", ".join(exc.errors)
-            return AdminAPIError(400, "validation_error", f"Invalid input: {fields}", exc.errors)
+            return AdminAPIError(400, exc.code, f"Invalid input: {fields}", exc.errors)
         case IntegrityError():
             # A concurrent change won a uniqueness race (a name, the default): the caller may retry.
             logger.warning("admin API write refused by a constraint: %s", type(exc).__name__)

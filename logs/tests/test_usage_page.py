@@ -16,6 +16,15 @@ USAGE_URL = reverse("admin:logs_requestlog_usage")
 UTC = dt.UTC
 
 
+@pytest.fixture
+def at_noon(monkeypatch):
+    """Today at noon UTC, for tests that count settled days: in the first ~75 minutes of a
+    UTC day (the settle window) yesterday is not settled yet, and the count is one short."""
+    noon = dt.datetime.combine(timezone.now().astimezone(UTC).date(), dt.time(12), tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: noon)
+    return noon
+
+
 def _today_at(hour=12, days_ago=0):
     today = timezone.now().astimezone(UTC).date() - dt.timedelta(days=days_ago)
     return dt.datetime.combine(today, dt.time(hour), tzinfo=UTC)
@@ -112,7 +121,7 @@ def test_unknown_usage_adds_no_tokens(make_key, make_log_row):
 
 
 @pytest.mark.django_db
-def test_settled_days_are_summed_once_and_outlive_pruning(make_key, make_log_row):
+def test_settled_days_are_summed_once_and_outlive_pruning(make_key, make_log_row, at_noon):
     key, _ = make_key()
     at = _today_at(days_ago=5)
     make_log_row(at, key=key, prompt=20, completion=10, total=30)
@@ -145,7 +154,7 @@ def test_a_day_still_changing_is_read_from_the_logs(make_key, make_log_row):
 
 
 @pytest.mark.django_db
-def test_the_page_sums_settled_days_into_the_rollup(admin_client, make_key, make_log_row):
+def test_the_page_sums_settled_days_into_the_rollup(admin_client, make_key, make_log_row, at_noon):
     key, _ = make_key()
     make_log_row(_today_at(days_ago=2), key=key, total=5)
     assert admin_client.get(USAGE_URL).status_code == 200
