@@ -6,14 +6,11 @@ not in ALLOWED_HOSTS, a URL that resolves nowhere, an unexpected exception) so a
 client never gets an HTML page; the admin site and other pages keep Django's views.
 """
 
-import uuid
-
-from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 
-from logs.services import log_record
-from proxy.dialects import dialect_for_path, error_body
+from proxy.errors import Refusal
+from proxy.views import proxy_refusal
 
 
 def _api_error(request, status: int, code: str, message: str) -> HttpResponse | None:
@@ -26,33 +23,8 @@ def _api_error(request, status: int, code: str, message: str) -> HttpResponse | 
 
 
 def _proxy_error(request, status: int, code: str, message: str) -> HttpResponse:
-    # A /v1 answer, even this one, carries the id of its log row.
-    path = request.path_info
-    request_id = uuid.uuid4()
-    try:
-        log_record(
-            request_id=request_id,
-            method=request.method or "GET",
-            path=path.encode("unicode_escape").decode("ascii")[:2000],
-            status_code=status,
-            duration_ms=None,
-            error=message,
-        )
-    except DatabaseError:  # the database is away: the answer still goes out, without a row
-        request_id = None
-    body = error_body(
-        dialect=dialect_for_path(
-            path[len("/v1/") :], anthropic_version=request.META.get("HTTP_ANTHROPIC_VERSION")
-        ),
-        status=status,
-        code=code,
-        message=message,
-    )
-    response = HttpResponse(body, status=status, content_type="application/json")
-    if request_id is not None:
-        response["X-Gateway-Request-ID"] = str(request_id)
-    response.proxy_headers = frozenset(name.lower() for name in response.headers)
-    return response
+    # The proxy's own refusal writer: its dialect, its row, its headers.
+    return proxy_refusal(request, Refusal(status, code, message))
 
 
 def bad_request(request, exception, template_name="400.html"):

@@ -96,9 +96,8 @@ class _Call:
         return round((time.monotonic() - self.started) * 1000)
 
 
-@csrf_exempt
-def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
-    call = _Call(
+def _call_for(request: HttpRequest, path: str) -> _Call:
+    return _Call(
         request_id=uuid.uuid4(),
         started=time.monotonic(),
         dialect=dialects.dialect_for_path(
@@ -107,6 +106,11 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         method=(request.method or "GET")[:10],  # the row's column; longer is refused below
         path=_printable(request.path_info),
     )
+
+
+@csrf_exempt
+def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
+    call = _call_for(request, path)
     try:
         response = _serve(request, call)
     except REFUSED as exc:
@@ -338,6 +342,16 @@ def _settle(call: _Call, *, status: int, total_tokens: int | None = None, cost=N
             "request %s ended but its reservation could not be settled: database unavailable",
             call.request_id,
         )
+
+
+def proxy_refusal(request: HttpRequest, refusal: Refusal) -> HttpResponse:
+    """A /v1 refusal raised before the view could run (Django's 400/403/404/500 handlers):
+    the same answer, headers and row as a refusal raised inside it."""
+    path = request.path_info
+    call = _call_for(request, path[len("/v1/") :] if path.startswith("/v1/") else "")
+    response = _refuse(call, refusal, write_row=True)
+    response.proxy_headers = frozenset(name.lower() for name in response.headers)
+    return response
 
 
 def _refuse(call: _Call, refusal: Refusal, *, write_row: bool) -> HttpResponse:
