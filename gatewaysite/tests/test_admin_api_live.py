@@ -17,7 +17,7 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from keys.models import APIKey
 from testing.fake_provider import FakeProvider
-from testing.helpers import remember_secret
+from testing.helpers import remember_secret, wait_until
 
 # Enough fresh connections that both workers serve some of them.
 ROUNDS = 16
@@ -175,7 +175,13 @@ def test_narrowing_and_expiry_take_effect_at_once(gw, admin, provider):
     assert set(proxy_statuses(gw, key["key"], upstream="narrow-b")) == {(403, "forbidden")}
     assert set(proxy_statuses(gw, key["key"], upstream="narrow-a")) == {(200, None)}
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    admin("PATCH", f"/admin/keys/{key['id']}", {"expires_at": past})
+    refused = admin("PATCH", f"/admin/keys/{key['id']}", {"expires_at": past})
+    assert (refused.status_code, refused.json()["error"]) == (400, "validation_error")
+    assert set(proxy_statuses(gw, key["key"], upstream="narrow-a")) == {(200, None)}
+    # An expiry can only be set in the future: every worker honours it once it passes.
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    admin("PATCH", f"/admin/keys/{key['id']}", {"expires_at": soon.isoformat()})
+    wait_until(lambda: dt.datetime.now(dt.UTC) > soon, timeout=5)
     assert set(proxy_statuses(gw, key["key"])) == {(401, "api_key_expired")}
 
 
