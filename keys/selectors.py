@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import uuid
 
-from django.core.cache import cache
 from django.utils import timezone
 
 from keys import secrets
@@ -16,9 +14,6 @@ from keys.exceptions import KeyExpired, KeyInvalid, KeyMissing
 from keys.models import APIKey
 
 logger = logging.getLogger(__name__)
-
-LAST_USED_EVERY_SECONDS = 60
-_last_touched: dict = {}
 
 
 def key_authenticate(*, raw_key: str | None, now: dt.datetime | None = None) -> KeyGrant:
@@ -41,24 +36,7 @@ def key_authenticate(*, raw_key: str | None, now: dt.datetime | None = None) -> 
         raise KeyInvalid("Invalid API key")
     if grant.expires_at is not None and grant.expires_at <= now:
         raise KeyExpired("API key has expired")
-    _touch_last_used(grant, now)
     return grant
-
-
-def _touch_last_used(grant: KeyGrant, now: dt.datetime) -> None:
-    # At most one write a minute per key per process, and with a shared cache
-    # (REDIS_URL) one a minute per key across all instances.
-    mono = time.monotonic()
-    if mono - _last_touched.get(grant.id, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
-        return
-    _last_touched[grant.id] = mono
-    try:
-        first = cache.add(f"keys:last-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS)
-    except Exception:  # Redis away: a throttle must not turn every request into a 500
-        logger.warning("the shared cache did not answer; last_used_at not updated")
-        return
-    if first:
-        APIKey.objects.filter(pk=grant.id).update(last_used_at=now)
 
 
 def key_find(*, id_or_prefix: str) -> APIKey:

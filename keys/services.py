@@ -7,14 +7,18 @@ commands only translate forms, JSON and arguments into these calls."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from gatewaysite.history import Actor, history_action, history_added, history_changed
 from keys import secrets
+from keys.cache import KeyGrant
 from keys.exceptions import (
     InvalidKeyData,
     InvalidUpstreams,
@@ -26,7 +30,11 @@ from keys.models import APIKey, KeyringVersion, KeyStatus
 from limits.services import limits_inherit
 from upstreams.selectors import upstreams_active_by_ids
 
+logger = logging.getLogger(__name__)
+
 UNSET: Any = object()
+LAST_USED_EVERY_SECONDS = 60
+_last_touched: dict = {}
 # The longest an old key may keep working after a rotation, on every surface.
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 
@@ -175,3 +183,22 @@ def key_rotate(*, key: APIKey, actor: Actor, grace_seconds: int = 0) -> tuple[AP
         old, actor=actor, action=f"Rotated; replaced by {new_key.key_prefix}…; the old key {ends}."
     )
     return new_key, raw
+
+
+def key_touch(*, grant: KeyGrant, now: dt.datetime | None = None) -> None:
+    """Note that a key was just used (last_used_at): a step of the proxy, not of reading a key.
+
+    At most one write a minute per key per process, and with a shared cache (REDIS_URL)
+    one a minute per key across all instances; no history entry (it is not a change).
+    """
+    mono = time.monotonic()
+    if mono - _last_touched.get(grant.id, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
+        return
+    _last_touched[grant.id] = mono
+    try:
+        first = cache.add(f"keys:last-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS)
+    except Exception:  # Redis away: a throttle must not turn every request into a 500
+        logger.warning("the shared cache did not answer; last_used_at not updated")
+        return
+    if first:
+        APIKey.objects.filter(pk=grant.id).update(last_used_at=now or timezone.now())

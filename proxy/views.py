@@ -3,6 +3,7 @@
 The recipe, in order (`_serve`):
   1. read the request: the path must stay inside any upstream's base_url
   2. authenticate the key                       keys.selectors.key_authenticate
+     and note it was used (at most once a minute)      keys.services.key_touch
   3. give the database connection back (a body may trickle in for a long time),
      then read the body (up to PROXY_MAX_BODY_BYTES, within PROXY_BODY_TIMEOUT and
      above PROXY_BODY_MIN_RATE) and peek at `model` and `stream`;
@@ -44,6 +45,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
+from keys.services import key_touch
 from limits.services import limits_admit, limits_settle
 from logs.services import log_finish, log_open, log_record
 from prices.cost import cost_usd
@@ -146,6 +148,7 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         )
     )
     call.api_key_id = grant.id
+    key_touch(grant=grant)
 
     # 3. read the body, and admit the request against the key's limits
     body = None

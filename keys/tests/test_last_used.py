@@ -1,13 +1,15 @@
-"""last_used_at: written at most about once a minute per key, across instances with Redis."""
+"""last_used_at: written by key_touch (the proxy's step after authenticating), at most about
+once a minute per key, across instances with Redis; authenticating alone writes nothing."""
 
 import os
 
 import pytest
 from django.core.cache import caches
 
-from keys import selectors
+from keys import services
 from keys.models import APIKey
 from keys.selectors import key_authenticate
+from keys.services import key_touch
 
 pytestmark = pytest.mark.django_db
 
@@ -35,24 +37,35 @@ def _last_used(key) -> object:
     return APIKey.objects.values_list("last_used_at", flat=True).get(pk=key.pk)
 
 
-def test_the_first_use_is_recorded_and_the_next_ones_within_a_minute_are_not(make_key):
-    selectors._last_touched.clear()
+def _use(raw):
+    key_touch(grant=key_authenticate(raw_key=raw))
+
+
+def test_authenticating_writes_nothing(make_key):
+    services._last_touched.clear()
     key, raw = make_key()
-    key_authenticate(raw_key=raw)
+    key_authenticate(raw_key=raw)  # the lookup may read; it must not write
+    assert _last_used(key) is None
+
+
+def test_the_first_use_is_recorded_and_the_next_ones_within_a_minute_are_not(make_key):
+    services._last_touched.clear()
+    key, raw = make_key()
+    _use(raw)
     first = _last_used(key)
     assert first is not None
-    key_authenticate(raw_key=raw)
+    _use(raw)
     assert _last_used(key) == first
 
 
 def test_with_redis_a_second_instance_does_not_write_again(make_key, shared_cache):
-    selectors._last_touched.clear()
+    services._last_touched.clear()
     key, raw = make_key()
-    key_authenticate(raw_key=raw)
+    _use(raw)
     assert _last_used(key) is not None
     assert shared_cache.get(f"keys:last-used:{key.pk}") == 1  # really in Redis
 
     APIKey.objects.filter(pk=key.pk).update(last_used_at=None)
-    selectors._last_touched.clear()  # another process: its own memory is empty
-    key_authenticate(raw_key=raw)
+    services._last_touched.clear()  # another process: its own memory is empty
+    _use(raw)
     assert _last_used(key) is None  # the shared cache knew the minute's write was done

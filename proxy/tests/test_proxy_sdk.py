@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from testing.helpers import finished_row
+from testing.helpers import finished_row, wait_until
 
 CHAT = [{"role": "user", "content": "Say hi"}]
 
@@ -200,3 +200,15 @@ def test_models_list_and_query_string_pass_through(openai_route, provider, with_
     expected = "/v1/models?limit=2&q=a+b" if with_query else "/v1/models"
     assert provider.requests[0].path == expected
     assert provider.requests[0].method == "GET"
+
+
+def test_a_proxied_request_marks_its_key_as_used(openai_route):
+    from keys.models import APIKey
+
+    key = APIKey.objects.get(pk=openai_route.key.pk)
+    assert key.last_used_at is None  # creating and reading a key does not touch it
+    openai_route.openai().chat.completions.create(model="gpt-test", messages=CHAT)
+    wait_until(
+        lambda: APIKey.objects.filter(pk=key.pk, last_used_at__isnull=False).exists(),
+        message="the proxy did not note the key's use (key_touch)",
+    )
