@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import mixins
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
@@ -12,7 +13,16 @@ from gatewaysite.api.filters import AllowListOrdering, parse_uuid
 from gatewaysite.api.pagination import AdminPagination
 
 
-class AdminViewSet(GenericViewSet):
+def validated(serializer) -> dict:
+    """The serializer's validated data, or the ValidationError our handler answers as 400."""
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class AdminViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+    """Declarative: a subclass names its queryset, serializer_class, filterset_class and
+    ordering_fields; list (paginated, filtered, ordered) and retrieve come from DRF."""
+
     authentication_classes = [AdminTokenAuthentication]
     permission_classes = [IsAdminOperator]
     pagination_class = AdminPagination

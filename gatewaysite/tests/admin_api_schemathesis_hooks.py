@@ -1,12 +1,14 @@
 """Schemathesis hooks for the admin API run (loaded through SCHEMATHESIS_HOOKS).
 
-Two things a schema cannot say, and only these:
+Three things a schema cannot say, and only these:
 
 - `upstream_ids` must name upstreams that exist and are active. Random UUIDs are
   schema-valid, so a positive (schema-valid) key body gets the id of an active
   upstream, fetched from the API itself (the run may deactivate the previous one).
   A price's `upstream_id` likewise.
   Negative bodies are left as generated.
+- A key's `expires_at` must be in the future (keys.services.key_check_expiry): a
+  positive key body with a past one gets one a year ahead instead.
 - The contract answers a missing Authorization header with 403, where the
   `missing_required_header` check expects 401 for that one header (the clash that
   also excludes `ignored_auth`); the battery tests the 403. That single coverage
@@ -15,6 +17,7 @@ Two things a schema cannot say, and only these:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 
@@ -81,6 +84,13 @@ def map_case(context, case):
         and _body_is_positive(case)
     ):
         case.body["upstream_ids"] = [_active_upstream_id()]
+    if (
+        (case.method.upper(), case.operation.path) in KEY_WRITES
+        and isinstance(case.body, dict)
+        and isinstance(case.body.get("expires_at"), str)
+        and _body_is_positive(case)
+    ):
+        case.body["expires_at"] = f"{dt.datetime.now(dt.UTC).year + 1}-01-01T00:00:00Z"
     if (
         (case.method.upper(), case.operation.path) in PRICE_WRITES
         and isinstance(case.body, dict)

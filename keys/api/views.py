@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from gatewaysite.api.schema import error
-from gatewaysite.api.viewsets import AdminViewSet
+from gatewaysite.api.viewsets import AdminViewSet, validated
 from gatewaysite.history import ADMIN_API
 from keys import services
 from keys.api.filters import KeyFilter
@@ -45,13 +45,10 @@ class KeyViewSet(AdminViewSet):
     filterset_class = KeyFilter
     ordering_fields = ("created_at", "name", "expires_at", "last_used_at")
 
-    def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        data = KeySerializer(page, many=True, context=limits_context(page)).data
-        return self.get_paginated_response(data)
-
-    def retrieve(self, request, **kwargs):
-        return Response(KeySerializer(self.get_object()).data)
+    def get_serializer(self, *args, **kwargs):
+        if kwargs.get("many"):  # a page of keys: their limits are read at once
+            kwargs["context"] = {**self.get_serializer_context(), **limits_context(args[0])}
+        return super().get_serializer(*args, **kwargs)
 
     @extend_schema(
         summary="Create a key",
@@ -59,7 +56,7 @@ class KeyViewSet(AdminViewSet):
         responses={201: KeyCreatedSerializer, **_WRITE_ERRORS},
     )
     def create(self, request):
-        data = _valid(KeyWriteSerializer(data=request.data))
+        data = validated(KeyWriteSerializer(data=request.data))
         limits = split_limit_fields(data)
         with transaction.atomic():
             key, plaintext = services.key_create(actor=ADMIN_API, **data)
@@ -73,7 +70,7 @@ class KeyViewSet(AdminViewSet):
     )
     def partial_update(self, request, **kwargs):
         key = self.get_object()
-        data = _valid(KeyWriteSerializer(data=request.data, partial=True))
+        data = validated(KeyWriteSerializer(data=request.data, partial=True))
         limits = split_limit_fields(data)
         if data or limits:
             with transaction.atomic():
@@ -102,14 +99,9 @@ class KeyViewSet(AdminViewSet):
     @action(detail=True, methods=["post"])
     def rotate(self, request, **kwargs):
         key = self.get_object()
-        grace = _valid(KeyRotateSerializer(data=request.data)).get("grace_seconds") or 0
+        grace = validated(KeyRotateSerializer(data=request.data)).get("grace_seconds") or 0
         new_key, plaintext = services.key_rotate(key=key, actor=ADMIN_API, grace_seconds=grace)
         return _created(new_key, plaintext)
-
-
-def _valid(serializer) -> dict:
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _created(key: APIKey, plaintext: str) -> Response:

@@ -46,13 +46,6 @@ class RequestLogViewSet(AdminViewSet):
     lookup_field = "request_id"
     ordering_fields = ("created_at", "status_code", "duration_ms", "total_tokens")
 
-    def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(RequestLogSerializer(page, many=True).data)
-
-    def retrieve(self, request, **kwargs):
-        return Response(RequestLogSerializer(self.get_object()).data)
-
     def perform_content_negotiation(self, request, force=False):
         # ?format= names the export's format here, not one of DRF's renderers; errors
         # are always JSON (None: a method no route takes, answered 405).

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from gatewaysite.api.audit import audit_action, audit_added, audit_changed
 from gatewaysite.api.exceptions import AdminAPIError
 from gatewaysite.api.schema import error
-from gatewaysite.api.viewsets import AdminViewSet
+from gatewaysite.api.viewsets import AdminViewSet, validated
 from prices import services
 from prices.api.filters import PriceFilter
 from prices.api.serializers import PriceCreateSerializer, PriceSerializer
@@ -35,20 +35,13 @@ class PriceViewSet(AdminViewSet):
     filterset_class = PriceFilter
     ordering_fields = ("created_at", "model", "updated_at")
 
-    def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(PriceSerializer(page, many=True).data)
-
-    def retrieve(self, request, **kwargs):
-        return Response(PriceSerializer(self.get_object()).data)
-
     @extend_schema(
         summary="Add a price (applies to requests that finish from now on)",
         request=PriceCreateSerializer,
         responses={201: PriceSerializer, **_CONFLICT},
     )
     def create(self, request):
-        data = _valid(PriceCreateSerializer(data=request.data))
+        data = validated(PriceCreateSerializer(data=request.data))
         with transaction.atomic(), _as_validation():
             price = services.price_create(**data)
             audit_added(price)
@@ -82,7 +75,7 @@ class PriceViewSet(AdminViewSet):
 
     def _change(self, request, *, partial: bool) -> Response:
         price = self.get_object()
-        data = _valid(PriceCreateSerializer(data=request.data, partial=partial))
+        data = validated(PriceCreateSerializer(data=request.data, partial=partial))
         if not partial:
             data.setdefault("upstream_id", None)
             data.setdefault("cache_read", None)
@@ -108,8 +101,3 @@ class _as_validation:  # noqa: N801 - used as a context manager, like a function
         if isinstance(exc, InvalidPriceData):
             raise ValidationError(exc.errors) from None
         return False
-
-
-def _valid(serializer) -> dict:
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)

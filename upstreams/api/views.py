@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from gatewaysite.api.audit import audit_action, audit_added, audit_changed
 from gatewaysite.api.schema import error
-from gatewaysite.api.viewsets import AdminViewSet
+from gatewaysite.api.viewsets import AdminViewSet, validated
 from upstreams import services
 from upstreams.api.filters import UpstreamFilter
 from upstreams.api.serializers import (
@@ -36,20 +36,13 @@ class UpstreamViewSet(AdminViewSet):
     filterset_class = UpstreamFilter
     ordering_fields = ("created_at", "name", "provider")
 
-    def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(UpstreamSerializer(page, many=True).data)
-
-    def retrieve(self, request, **kwargs):
-        return Response(UpstreamSerializer(self.get_object()).data)
-
     @extend_schema(
         summary="Create an upstream (routable at once)",
         request=UpstreamCreateSerializer,
         responses={201: UpstreamSerializer, **_CONFLICT},
     )
     def create(self, request):
-        data = _valid(UpstreamCreateSerializer(data=request.data))
+        data = validated(UpstreamCreateSerializer(data=request.data))
         with transaction.atomic():
             upstream = services.upstream_create(**data)
             audit_added(upstream)
@@ -81,14 +74,9 @@ class UpstreamViewSet(AdminViewSet):
 
     def _change(self, request, *, partial: bool) -> Response:
         upstream = self.get_object()
-        data = _valid(UpstreamUpdateSerializer(data=request.data, partial=partial))
+        data = validated(UpstreamUpdateSerializer(data=request.data, partial=partial))
         if data:
             with transaction.atomic():
                 upstream = services.upstream_update(upstream=upstream, **data)
                 audit_changed(upstream, fields=data)
         return Response(UpstreamSerializer(upstream).data)
-
-
-def _valid(serializer) -> dict:
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
