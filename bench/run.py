@@ -26,6 +26,10 @@ services (bench/inproc.py), starts gunicorn exactly as gunicorn.conf.py configur
      bench database; SQLite: open descriptors on the database file).
   4. the per-request cost of the key check (warm cache), the upstream choice and the
      log writes (log_open + log_finish), timed in-process, --iterations (5,000) each.
+  5. features: the OpenAI chat call of 1 and 2 with three keys (no limits; rpm, tpm and
+     max_parallel set; those and both budgets, USD and tokens), sequential (interleaved
+     rounds direct / each key) and JSON at concurrency 64 (each key in turn, --feature-
+     rounds times, alternating, medians reported) with the gateway's CPU per request.
 
 Then it prints one table. The "direct" column is the first pass's direct call; each
 overhead uses the direct call of its own pass. Everything stays on 127.0.0.1 and every
@@ -394,6 +398,9 @@ class Target:
     openai_auth: dict[str, str]
     anthropic_auth: dict[str, str]
 
+    def with_openai_key(self, key: str) -> Target:
+        return Target(self.host, self.port, {"Authorization": f"Bearer {key}"}, {})
+
     def request(self, kind: str, extra: dict[str, str] | None = None) -> bytes:
         hostport = f"{self.host}:{self.port}"
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -440,6 +447,8 @@ class PassResult:
     )  # (kind, concurrency, side) -> (Series, cpu_ms or None)
     slow: dict = field(default_factory=dict)  # side -> SlowResult
     costs: dict = field(default_factory=dict)
+    # feature -> {"seq": Series, "overhead": (p50, p99) s, "rates": [...], "cpu_ms": [...]}
+    features: dict = field(default_factory=dict)
 
 
 def warm_up(gateway: Target, result: PassResult) -> None:
@@ -551,6 +560,60 @@ def run_slow(
                 )
 
 
+FEATURES = (
+    ("plain", "no limits"),
+    ("limits", "rpm + tpm + max_parallel"),
+    ("budget", "every limit + USD and token budgets"),
+)
+
+
+def run_features(
+    direct: Target, gateways: dict[str, Target], gunicorn: Gunicorn, args, result: PassResult
+) -> None:
+    """The cost of limits and budgets: the same call with keys that differ only in them."""
+    targets = {"direct": (direct.host, direct.port, direct.request("openai"))}
+    for name, _ in FEATURES:
+        target = gateways[name]
+        targets[name] = (target.host, target.port, target.request("openai"))
+    say(f"[{result.db}] 5. features, sequential: {args.sequential} interleaved rounds")
+    series = asyncio.run(loadgen.sequential(targets, args.sequential, warmup=100))
+    base = series["direct"].latencies
+    for name, _ in FEATURES:
+        lat = series[name].latencies
+        result.features[name] = {
+            "seq": series[name],
+            "overhead": (
+                percentile(lat, 50) - percentile(base, 50),
+                percentile(lat, 99) - percentile(base, 99),
+            ),
+            "rates": [],
+            "cpu_ms": [],
+            "errors": series[name].errors,
+        }
+    for round_ in range(args.feature_rounds):
+        # Alternating order, so a neighbour's load falls on every key alike.
+        order = FEATURES if round_ % 2 == 0 else FEATURES[::-1]
+        for name, _ in order:
+            target = gateways[name]
+            data = target.request("openai")
+            say(f"[{result.db}] 5. features, JSON c=64 {name}: {args.duration:.0f}s")
+            asyncio.run(
+                loadgen.concurrent(target.host, target.port, data, concurrency=64, duration=0.5)
+            )
+            before = cpu_seconds(gunicorn.pids())
+            s = asyncio.run(
+                loadgen.concurrent(
+                    target.host, target.port, data, concurrency=64, duration=args.duration
+                )
+            )
+            found = result.features[name]
+            found["rates"].append(s.rate)
+            found["cpu_ms"].append((cpu_seconds(gunicorn.pids()) - before) * 1000 / max(1, s.count))
+            found["errors"] += s.errors
+            if s.errors:
+                say(f"[{result.db}]    {s.errors} errors, e.g. {s.error_samples}")
+
+
 def run_costs(env: dict[str, str], args, result: PassResult) -> None:
     say(f"[{result.db}] 4. key check and log writes in-process, {args.iterations} each")
     out = subprocess.run(
@@ -631,6 +694,13 @@ def run_pass(kind: str, fake: FakeProviderProcess, args) -> PassResult:
             run_load(direct, gateway, gunicorn, fake, args, result)
         if 3 in sections:
             run_slow(direct, gateway, gunicorn, db, args, result)
+        if 5 in sections:
+            gateways = {
+                "plain": gateway,
+                "limits": gateway.with_openai_key(keys["limits_key"]),
+                "budget": gateway.with_openai_key(keys["budget_key"]),
+            }
+            run_features(direct, gateways, gunicorn, args, result)
     finally:
         gunicorn.stop()
     if 4 in sections:
@@ -792,6 +862,43 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
                 "",
                 cost("log_open_finish_released"),
             )
+
+    def feature(name: str, show):
+        def cell(r) -> str:
+            found = r.features.get(name)
+            return show(found) if found else "-"
+
+        return cell
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2]
+
+    if any(r.features for r in results):
+        for name, label in FEATURES:
+            row(
+                f"5 {label}: overhead p50 / p99 ms",
+                "",
+                feature(
+                    name,
+                    lambda f: with_errors(
+                        f"{ms(f['overhead'][0])} / {ms(f['overhead'][1])}", f["seq"]
+                    ),
+                ),
+                "" if name == "plain" else "<= no limits + 0.3 (p50)",
+            )
+            row(
+                "  JSON c=64 requests/s (median) / gateway CPU per request ms",
+                "",
+                feature(
+                    name,
+                    lambda f: (
+                        f"{median(f['rates']):.0f} / {median(f['cpu_ms']):.2f}"
+                        + (f" ({f['errors']} err)" if f["errors"] else "")
+                    ),
+                ),
+                "" if name == "plain" else ">= 85% of no limits",
+            )
     return rows
 
 
@@ -827,7 +934,13 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated: sqlite, postgresql (default both)",
     )
     parser.add_argument(
-        "--sections", default="1,2,3,4", help="which measures to run (default 1,2,3,4)"
+        "--sections", default="1,2,3,4,5", help="which measures to run (default 1,2,3,4,5)"
+    )
+    parser.add_argument(
+        "--feature-rounds",
+        type=int,
+        default=3,
+        help="JSON c=64 runs per key in section 5, alternating (default 3)",
     )
     parser.add_argument(
         "--direct-only", action="store_true", help="no gateway: test the harness itself"
@@ -943,6 +1056,16 @@ def _raw(r: PassResult) -> dict:
             for (count, side), v in r.slow.items()
         },
         "costs": r.costs,
+        "features": {
+            name: {
+                "overhead_p50": f["overhead"][0],
+                "overhead_p99": f["overhead"][1],
+                "rates": f["rates"],
+                "cpu_ms": f["cpu_ms"],
+                "errors": f["errors"],
+            }
+            for name, f in r.features.items()
+        },
     }
 
 
