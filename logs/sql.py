@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from django.db import connection, transaction
+from django.db import connection
 
+from gatewaysite.short_transaction import short_transaction
 from logs.models import RequestLog
 
 _FIELDS = [f for f in RequestLog._meta.concrete_fields if f.attname != "id"]
@@ -62,7 +63,7 @@ def update_row(pk: int, values: dict[str, object], also: Sequence[tuple[str, lis
         with connection.cursor() as cursor:
             cursor.execute(f"WITH {parts} {sql}", [*extra, *params])
     else:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with short_transaction() as cursor:
             for statement, statement_params in also:
                 cursor.execute(statement, statement_params)
             cursor.execute(sql, params)
