@@ -20,8 +20,9 @@ services (bench/inproc.py), starts gunicorn exactly as gunicorn.conf.py configur
      include_usage): requests/s, latency p50/p99, time to first byte for streams, and
      the gateway's CPU time per request (gunicorn master + workers, from /proc).
   3. --streams (1,000) slow streams open at once (20 chunks x 250 ms, natural length 5 s,
-     started evenly over --ramp seconds, 2 by default, so all are open together after it):
-     errors, time to first byte, stretch beyond 5 s, peak RSS of gunicorn (master +
+     started evenly over --ramp seconds, 1 by default, so all are open together after it;
+     --ramp 2,1 runs both): errors, how many finished on time (within 1.2 x 5 s), time
+     to first byte, stretch beyond 5 s, peak RSS of gunicorn (master +
      workers, summed), peak database connections (PostgreSQL: pg_stat_activity for the
      bench database; SQLite: open descriptors on the database file).
   4. the per-request cost of the key check (warm cache), the upstream choice and the
@@ -63,9 +64,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench import loadgen  # noqa: E402
 from bench.loadgen import percentile  # noqa: E402
+from bench.profile import Profiler  # noqa: E402
 
 PYTHON = sys.executable
 NATURAL_STREAM_SECONDS = 5.0
+ON_TIME = 1.2  # a slow stream that took at most this many times its natural length
 SLOW_HEADERS = {"x-fake-chunks": "20", "x-fake-chunk-delay-ms": "250"}
 
 
@@ -447,6 +450,7 @@ class PassResult:
     )  # (kind, concurrency, side) -> (Series, cpu_ms or None)
     slow: dict = field(default_factory=dict)  # side -> SlowResult
     costs: dict = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)  # case -> py-spy's summary
     # feature -> {"seq": Series, "overhead": (p50, p99) s, "rates": [...], "cpu_ms": [...]}
     features: dict = field(default_factory=dict)
 
@@ -499,6 +503,15 @@ def run_load(
                         target.host, target.port, data, concurrency=concurrency, duration=0.5
                     )
                 )
+                profiler = None
+                if args.profile and side == "gateway":
+                    profiler = Profiler(
+                        gunicorn.proc.pid,
+                        Path(args.data_dir).resolve()
+                        / f"profile-{result.db}-{kind}-c{concurrency}.txt",
+                        args.duration,
+                        args.profile_rate,
+                    )
                 before = cpu_seconds(gunicorn.pids()) if side == "gateway" else 0.0
                 harness_before = own_cpu_seconds() + cpu_seconds(fake.pids())
                 series = asyncio.run(
@@ -516,6 +529,8 @@ def run_load(
                 if side == "gateway" and series.count:
                     cpu_ms = (cpu_seconds(gunicorn.pids()) - before) * 1000 / series.count
                 result.load[(kind, concurrency, side)] = (series, cpu_ms, harness_ms)
+                if profiler is not None:
+                    result.profiles[f"{kind} c={concurrency}"] = profiler.finish()
 
 
 def run_slow(
@@ -529,16 +544,16 @@ def run_slow(
     sides = [("direct", direct, None)]
     if gateway is not None:
         sides.append(("gateway", gateway, gunicorn))
-    for count in args.streams:
+    for count, ramp in [(c, w) for w in args.ramps for c in args.streams]:
         for side, target, server in sides:
-            say(f"[{result.db}] 3. {count} slow streams over {args.ramp:g} s, {side}")
+            say(f"[{result.db}] 3. {count} slow streams over {ramp:g} s, {side}")
             run = loadgen.burst(
                 target.host,
                 target.port,
                 target.request("slow"),
                 count=count,
                 timeout=NATURAL_STREAM_SECONDS + 30,
-                ramp=args.ramp,
+                ramp=ramp,
             )
             if server is None:
                 found = SlowResult(asyncio.run(run))
@@ -553,7 +568,7 @@ def run_slow(
                     (cpu_seconds(server.pids()) - before) * 1000 / count,
                     sorted(sampler.peak_sockets.values(), reverse=True),
                 )
-            result.slow[(count, side)] = found
+            result.slow[(count, ramp, side)] = found
             if found.series.errors:
                 say(
                     f"[{result.db}]    {found.series.errors} errors, e.g. {found.series.error_samples}"
@@ -807,21 +822,31 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
         worst = max(series.latencies) / NATURAL_STREAM_SECONDS - 1
         return f"{p50 * 100:+.1f}% / {worst * 100:+.1f}%"
 
-    for n in args.streams:
-        if (n, "direct") not in first.slow:
-            continue
-        direct = first.slow[(n, "direct")].series
+    def on_time(series) -> str:
+        late = NATURAL_STREAM_SECONDS * ON_TIME
+        return str(sum(1 for latency in series.latencies if latency <= late))
 
-        def slow(field_name: str, show, n=n):
+    for n, ramp in [(c, w) for w in args.ramps for c in args.streams]:
+        if (n, ramp, "direct") not in first.slow:
+            continue
+        direct = first.slow[(n, ramp, "direct")].series
+
+        def slow(field_name: str, show, n=n, ramp=ramp):
             def cell(r) -> str:
-                found = r.slow.get((n, "gateway"))
+                found = r.slow.get((n, ramp, "gateway"))
                 value = getattr(found, field_name, None) if found else None
                 return show(value) if value is not None else "-"
 
             return cell
 
-        label = f"3 {n} slow streams (20 x 250 ms, started over {args.ramp:g} s): errors"
+        label = f"3 {n} slow streams (20 x 250 ms, started over {ramp:g} s): errors"
         row(label, str(direct.errors), slow("series", lambda s: str(s.errors)), "0")
+        row(
+            f"  finished on time (within {ON_TIME:g} x 5 s)",
+            on_time(direct),
+            slow("series", on_time),
+            str(n),
+        )
         row(
             "  streams open at once (peak)",
             str(direct.peak_open),
@@ -958,10 +983,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--ramp",
-        type=float,
-        default=2.0,
-        help="seconds over which the slow streams start (default 2; a stream lasts 5 s, so all "
-        "are open together after it); 0 sends them in one burst",
+        default="1",
+        help="seconds over which the slow streams start, or several: 2,1 (default 1: 1,000 "
+        "streams started within one second; a stream lasts 5 s, so all are open together "
+        "after it); 0 sends them in one burst",
     )
     parser.add_argument(
         "--iterations", type=int, help="in-process iterations (default 5000; quick 1000)"
@@ -981,6 +1006,15 @@ def main(argv: list[str] | None = None) -> None:
         help="database to DROP and CREATE for the PostgreSQL pass (BENCH_POSTGRES_URL)",
     )
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the workers with py-spy during section 2's gateway cases (bench/profile.py); "
+        "the sampler takes CPU too, so figures of a profiled run are not for the README",
+    )
+    parser.add_argument(
+        "--profile-rate", type=int, default=200, help="py-spy samples per second (default 200)"
+    )
     args = parser.parse_args(argv)
 
     defaults = {
@@ -994,6 +1028,7 @@ def main(argv: list[str] | None = None) -> None:
             setattr(args, name, quick if args.quick else full)
     args.sections = {int(s) for s in args.sections.split(",") if s.strip()}
     args.streams = [int(n) for n in str(args.streams).split(",") if n.strip()]
+    args.ramps = [float(r) for r in str(args.ramp).split(",") if r.strip()]
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     for k in kinds:
         if k not in ("sqlite", "postgresql"):
@@ -1020,6 +1055,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         fake.stop()
     print_table(results, args)
+    for r in results:
+        for case, text in r.profiles.items():
+            print(f"\nProfile, {r.db}, {case} (py-spy, every worker):\n{text}")
     if args.json:
         Path(args.json).write_text(json.dumps([_raw(r) for r in results], indent=1, default=str))
 
@@ -1046,14 +1084,14 @@ def _raw(r: PassResult) -> dict:
             for (k, c, side), (v, cpu, _) in r.load.items()
         },
         "slow": {
-            f"{count}/{side}": {
+            f"{count}/{ramp:g}s/{side}": {
                 **s(v.series),
                 "peak_rss": v.peak_rss,
                 "peak_db": v.peak_db,
                 "cpu_ms": v.cpu_ms,
                 "sockets": v.sockets,
             }
-            for (count, side), v in r.slow.items()
+            for (count, ramp, side), v in r.slow.items()
         },
         "costs": r.costs,
         "features": {
