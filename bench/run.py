@@ -582,8 +582,27 @@ FEATURES = (
 )
 
 
+def pg_counters(db: Database) -> tuple[int, int] | None:
+    """PostgreSQL's WAL position (bytes) and committed transactions of the bench database."""
+    if db.name != "postgresql":
+        return None
+    import psycopg
+
+    with psycopg.connect(db.pg_maintenance_url, autocommit=True, connect_timeout=5) as conn:
+        wal = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0]
+        commits = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (db.pg_dbname,)
+        ).fetchone()[0]
+    return int(wal), int(commits)
+
+
 def run_features(
-    direct: Target, gateways: dict[str, Target], gunicorn: Gunicorn, args, result: PassResult
+    direct: Target,
+    gateways: dict[str, Target],
+    gunicorn: Gunicorn,
+    db: Database,
+    args,
+    result: PassResult,
 ) -> None:
     """The cost of limits and budgets: the same call with keys that differ only in them."""
     targets = {"direct": (direct.host, direct.port, direct.request("openai"))}
@@ -603,6 +622,8 @@ def run_features(
             ),
             "rates": [],
             "cpu_ms": [],
+            "wal_bytes": [],
+            "commits": [],
             "errors": series[name].errors,
         }
     for round_ in range(args.feature_rounds):
@@ -616,12 +637,19 @@ def run_features(
                 loadgen.concurrent(target.host, target.port, data, concurrency=64, duration=0.5)
             )
             before = cpu_seconds(gunicorn.pids())
+            pg_before = pg_counters(db)
             s = asyncio.run(
                 loadgen.concurrent(
                     target.host, target.port, data, concurrency=64, duration=args.duration
                 )
             )
             found = result.features[name]
+            pg_after = pg_counters(db)
+            if pg_before and pg_after and s.count:
+                # Includes what else runs on the server meanwhile (autovacuum, other
+                # databases' WAL): an upper figure on a shared machine.
+                found["wal_bytes"].append((pg_after[0] - pg_before[0]) / s.count)
+                found["commits"].append((pg_after[1] - pg_before[1]) / s.count)
             found["rates"].append(s.rate)
             found["cpu_ms"].append((cpu_seconds(gunicorn.pids()) - before) * 1000 / max(1, s.count))
             found["errors"] += s.errors
@@ -715,7 +743,7 @@ def run_pass(kind: str, fake: FakeProviderProcess, args) -> PassResult:
                 "limits": gateway.with_openai_key(keys["limits_key"]),
                 "budget": gateway.with_openai_key(keys["budget_key"]),
             }
-            run_features(direct, gateways, gunicorn, args, result)
+            run_features(direct, gateways, gunicorn, db, args, result)
     finally:
         gunicorn.stop()
     if 4 in sections:
@@ -924,6 +952,18 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
                 ),
                 "" if name == "plain" else ">= 85% of no limits",
             )
+            row(
+                "  PostgreSQL: WAL bytes / transactions per request",
+                "",
+                feature(
+                    name,
+                    lambda f: (
+                        f"{median(f['wal_bytes']):.0f} / {median(f['commits']):.1f}"
+                        if f["wal_bytes"]
+                        else "-"
+                    ),
+                ),
+            )
     return rows
 
 
@@ -1100,6 +1140,8 @@ def _raw(r: PassResult) -> dict:
                 "overhead_p99": f["overhead"][1],
                 "rates": f["rates"],
                 "cpu_ms": f["cpu_ms"],
+                "wal_bytes": f["wal_bytes"],
+                "commits": f["commits"],
                 "errors": f["errors"],
             }
             for name, f in r.features.items()
