@@ -62,8 +62,14 @@ def log_finish(
     error: str = "",
     upstream_id: uuid.UUID | None = None,
     model: str | None = None,
+    upstream_model: str = "",
+    attempts: int | None = None,
 ) -> None:
-    """Record how a request ended. Token counts left as None stay unknown (null)."""
+    """Record how a request ended. Token counts left as None stay unknown (null).
+
+    upstream_id: the upstream that answered (after failover); upstream_model: the model
+    sent to it when an alias rewrote it; attempts: how many upstreams were tried.
+    """
     fields = {
         "status_code": status_code,
         "duration_ms": duration_ms,
@@ -82,6 +88,10 @@ def log_finish(
         fields["upstream_id"] = upstream_id
     if model is not None:
         fields["model"] = model[:200]
+    if upstream_model:
+        fields["upstream_model"] = upstream_model[:200]
+    if attempts is not None:
+        fields["attempts"] = attempts
     update_row(log_id, fields)
 
 

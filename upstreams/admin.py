@@ -8,6 +8,7 @@ from django.utils.translation import ngettext
 
 from gatewaysite.instances import mirror_row
 from upstreams.forms import UpstreamForm
+from upstreams.health import health_payload
 from upstreams.models import Upstream
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
 
@@ -23,13 +24,15 @@ class UpstreamAdmin(admin.ModelAdmin):
         "is_default",
         "is_active",
         "timeout",
+        "priority",
+        "health_state",
         "key_count",
         "created_at",
     )
     list_filter = ("provider", "is_active", "is_default")
     search_fields = ("name", "base_url")
     ordering = ("name",)
-    readonly_fields = ("secret_hint", "created_at", "updated_at")
+    readonly_fields = ("secret_hint", "health_state", "created_at", "updated_at")
     actions = ("deactivate_selected",)
     save_as = False
 
@@ -43,19 +46,41 @@ class UpstreamAdmin(admin.ModelAdmin):
             "timeout",
             "inject_stream_usage",
         ]
+        routing = ["models", "aliases", "priority", "weight"]
         if obj is None:
-            return [(None, {"fields": main})]
+            return [(None, {"fields": main}), ("Routing", {"fields": routing})]
         return [
             (None, {"fields": [*main, "is_active"]}),
+            ("Routing", {"fields": routing}),
+            ("Health", {"fields": ["health_state"]}),
             ("Record", {"fields": ["secret_hint", "created_at", "updated_at"]}),
         ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_key_count=Count("api_keys"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("health")
+            .annotate(_key_count=Count("api_keys"))
+        )
 
     @admin.display(description="Secret", ordering="secret_hint")
     def secret(self, obj: Upstream) -> str:
         return obj.secret_hint
+
+    @admin.display(description="Health")
+    def health_state(self, obj: Upstream) -> str:
+        try:
+            row = obj.health
+        except Upstream.health.RelatedObjectDoesNotExist:
+            row = None
+        health = health_payload(row)
+        if health["state"] == "cooling":
+            return f"cooling until {health['cooling_until']:%H:%M:%S} UTC"
+        failure = health["last_failure"]
+        if failure and health["consecutive_failures"]:
+            return f"ok ({health['consecutive_failures']} failed in a row: {failure['reason']})"
+        return "ok"
 
     @admin.display(description="Keys", ordering="_key_count")
     def key_count(self, obj: Upstream) -> int:
@@ -74,6 +99,10 @@ class UpstreamAdmin(admin.ModelAdmin):
             "is_default": data["is_default"],
             "timeout": data["timeout"],
             "inject_stream_usage": data["inject_stream_usage"],
+            "models": data["models"],
+            "aliases": data["aliases"],
+            "priority": data["priority"],
+            "weight": data["weight"],
         }
         if not change:
             mirror_row(obj, upstream_create(api_key=data["api_key"], **fields))

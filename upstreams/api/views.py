@@ -31,7 +31,7 @@ _CONFLICT = {409: error("`conflict`: the name is taken, or a concurrent change w
     retrieve=extend_schema(summary="Get an upstream", responses=UpstreamSerializer),
 )
 class UpstreamViewSet(AdminViewSet):
-    queryset = Upstream.objects.all()
+    queryset = Upstream.objects.select_related("health")
     serializer_class = UpstreamSerializer
     filterset_class = UpstreamFilter
     ordering_fields = ("created_at", "name", "provider")
