@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.translation import ngettext
 
 from gatewaysite.instances import mirror_row
 from upstreams.forms import UpstreamForm
 from upstreams.health import health_payload
 from upstreams.models import Upstream
+from upstreams.selectors import upstream_test
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
 
 
@@ -85,6 +88,37 @@ class UpstreamAdmin(admin.ModelAdmin):
     @admin.display(description="Keys", ordering="_key_count")
     def key_count(self, obj: Upstream) -> int:
         return obj._key_count
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name=f"{prefix}_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_view(self, request, object_id):
+        """The "Test" button: one GET <base_url>/models with the secret; status and latency."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        upstream = self.get_object(request, object_id)
+        if upstream is None or not self.has_change_permission(request, upstream):
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        probe = upstream_test(upstream=upstream)
+        status = f"HTTP {probe.status}" if probe.status else "no answer"
+        self.message_user(
+            request,
+            f"Test of {upstream.name}: {status} in {probe.latency_ms} ms. {probe.message}",
+            messages.SUCCESS if probe.ok else messages.ERROR,
+        )
+        return HttpResponseRedirect(
+            reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[upstream.pk]
+            )
+        )
 
     def has_delete_permission(self, request, obj=None):
         # Soft delete only (the deactivate action): logs and keys keep pointing at it.

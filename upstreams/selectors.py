@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from upstreams import routing
+from upstreams.crypto import SecretUnreadable
 from upstreams.exceptions import (
     ModelNotAllowed,
     ModelNotFound,
@@ -120,3 +121,17 @@ def upstream_choose(
         if candidates:
             return candidates[0]
     raise UpstreamUnavailable("No upstream this key may use is available")
+
+
+def upstream_test(*, upstream: Upstream):
+    """One cheap call to the upstream (`GET <base_url>/models` with its secret): a
+    proxy.catalog.Probe with ok, status, latency_ms and message. Spends no tokens."""
+    from proxy.catalog import Probe, upstream_probe  # the proxy owns the one HTTP seam
+
+    route = snapshot().by_id.get(upstream.pk)
+    if route is None:
+        raise Upstream.DoesNotExist
+    try:
+        return upstream_probe(route)
+    except SecretUnreadable:
+        return Probe(False, 0, 0, "Its secret cannot be decrypted with the current keys")
