@@ -220,6 +220,9 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     except (AllAttemptsFailed, AttemptTimedOut) as exc:
         call.attempts, call.upstream_id = exc.attempts, exc.last_route.id
         raise
+    # Recording a failure or a recovery (upstreams.health) may have taken a connection
+    # again; the relay must not hold one.
+    _release_db_connection()
     sent, answer, route = outcome.sent, outcome.sent.answer, outcome.sent.route
     call.upstream_id, call.attempts, call.failures = route.id, outcome.attempts, outcome.failures
     call.upstream_model = sent.extra["upstream_model"]

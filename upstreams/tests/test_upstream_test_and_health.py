@@ -3,7 +3,11 @@ the upstream's secret, never tokens), and the routing fields and health on both 
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from bench.fake_provider import FakeProvider
@@ -11,6 +15,7 @@ from conftest import free_port
 from gatewaysite.tests.admin_api import admin_client, assert_error
 from gatewaysite.tests.adminsite import plain_static_storage  # noqa: F401
 from upstreams import health
+from upstreams.models import Upstream
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +142,31 @@ def test_the_admin_sites_test_button(admin_client, fake, make_upstream, plain_st
     assert response.redirect_chain[-1][0] == change
     shown = [str(m) for m in response.context["messages"]]
     assert len(shown) == 1 and "HTTP 200 in" in shown[0] and "3 models listed" in shown[0]
+
+
+def test_upstreams_import_takes_the_routing_fields(settings):
+    settings.UPSTREAMS = json.dumps(
+        [
+            {
+                "name": "azure-eu",
+                "provider": "azure",
+                "base_url": "https://res.openai.azure.com/openai/v1",
+                "api_key": "sk-import-azure-3333",
+                "models": ["gpt-4o*"],
+                "aliases": {"fast": "gpt-4o-mini"},
+                "priority": 1,
+                "weight": 2,
+                "inject_stream_usage": False,
+            }
+        ]
+    )
+    call_command("import_upstreams", stdout=io.StringIO())
+    got = Upstream.objects.get(name="azure-eu")
+    assert (got.provider, got.models, got.aliases, got.priority, got.weight) == (
+        "azure",
+        ["gpt-4o*"],
+        {"fast": "gpt-4o-mini"},
+        1,
+        2,
+    )
+    assert got.inject_stream_usage is False
