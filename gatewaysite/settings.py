@@ -82,7 +82,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- applications -------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # First, so its admin templates (base_site.html) win over the admin's own.
+    "gatewaysite",
+    "gatewaysite.apps.GatewayAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -93,7 +95,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "gatewaysite",
     "keys",
     "upstreams",
     "logs",
