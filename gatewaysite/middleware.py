@@ -6,12 +6,15 @@ from django.core.exceptions import BadRequest
 from django.db import OperationalError
 from django.http import HttpResponse, JsonResponse
 
+from gatewaysite.versioning import versions_read_once
+
 # Django's CommonMiddleware sets the length of a whole (not streamed) answer.
 _FRAMING = frozenset({"content-length"})
 
 
 class ProxyAnswerHeadersMiddleware:
-    """A /v1 answer carries only the headers the proxy gave it.
+    """A /v1 answer carries only the headers the proxy gave it, and its request reads
+    every version row in one query (gatewaysite.versioning.versions_read_once).
 
     The proxy marks its answers with `proxy_headers` (the names it set: the upstream's
     headers and the gateway's documented ones). Whatever the middleware inside added
@@ -23,13 +26,46 @@ class ProxyAnswerHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
+        if request.path_info.startswith("/v1/"):
+            # Until the view returns (a streamed answer's end is priced after it).
+            with versions_read_once():
+                response = self.get_response(request)
+        else:
+            response = self.get_response(request)
         kept = getattr(response, "proxy_headers", None)
         if kept is not None:
             kept = kept | _FRAMING
             for name in [n for n in response.headers if n.lower() not in kept]:
                 del response.headers[name]
             response.cookies.clear()
+        return response
+
+
+class ProxyShortcutMiddleware:
+    """/v1 goes straight to the proxy's view, past the middleware below it and URL
+    resolution.
+
+    What lies below serves the admin site (sessions, CSRF, authentication, messages,
+    static files, framing headers); a proxied request uses none of it, and
+    ProxyAnswerHeadersMiddleware takes off whatever headers it adds. What a /v1 request
+    still needs from it is done here: the Host check (ALLOWED_HOSTS, as CommonMiddleware
+    does) and the length of a whole answer. Middleware that must see /v1 requests goes
+    above this one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if not (path == "/v1" or path.startswith("/v1/")):
+            return self.get_response(request)
+        from proxy.views import proxy  # the URL map's own view for /v1 and /v1/<path>
+
+        request.get_host()  # DisallowedHost: Django's 400, as for any other path
+        response = proxy(request, path=path[4:])
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
         return response
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -64,11 +65,14 @@ def log_finish(
     model: str | None = None,
     upstream_model: str = "",
     attempts: int | None = None,
+    also: Sequence[tuple[str, list]] = (),
 ) -> None:
     """Record how a request ended. Token counts left as None stay unknown (null).
 
     upstream_id: the upstream that answered (after failover); upstream_model: the model
     sent to it when an alias rewrote it; attempts: how many upstreams were tried.
+    `also`: other writes (sql, params) made atomically with this one, in the same round
+    trip on PostgreSQL (limits.services.limits_settle_statements).
     """
     fields = {
         "status_code": status_code,
@@ -92,7 +96,7 @@ def log_finish(
         fields["upstream_model"] = upstream_model[:200]
     if attempts is not None:
         fields["attempts"] = attempts
-    update_row(log_id, fields)
+    update_row(log_id, fields, also)
 
 
 def log_record(

@@ -18,9 +18,10 @@ The recipe, in order (`_serve`):
      (proxy.stream_usage), its secret; once      proxy.forward.upstream_send
   8. relay the answer as it arrives             proxy.relay.Relay
   9. finish the row when the answer ends, however it ends     logs.services.log_finish
-     priced for the model sent to the upstream that answered
+     priced for the model sent to the upstream that answered, at the prices in force then
                                                 prices.selectors.price_for, prices.cost
-     and settle the reservation to what was recorded    limits.services.limits_settle
+     and settle the reservation to what was recorded, in the row's own write
+                                                limits.services.limits_settle_statements
 
 A request refused before step 7 gets one finished row (logs.services.log_record) and
 an error in the caller's dialect; so does one whose upstream cannot be reached.
@@ -48,7 +49,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
-from limits.services import limits_admit, limits_settle
+from limits.services import limits_admit, limits_settle, limits_settle_statements
 from logs.services import log_finish, log_open, log_record
 from prices.cost import cost_usd
 from prices.selectors import price_for
@@ -400,6 +401,7 @@ def _finisher(call: _Call):
         cost = None
         try:
             cost = _cost(call, ending)
+            settlement = _settlement(call, ending, cost)
             log_finish(
                 log_id=call.log_id,  # type: ignore[arg-type]
                 status_code=ending.status,
@@ -411,8 +413,10 @@ def _finisher(call: _Call):
                 upstream_model=call.upstream_model,
                 attempts=call.attempts,
                 **ending.usage.as_log_fields(),
+                also=settlement,
             )
         except DatabaseError:
+            # A settlement lost with the row: the reservation expires on its own.
             logger.warning(
                 "request %s ended (%s) but its log row could not be finished: database unavailable",
                 call.request_id,
@@ -429,6 +433,19 @@ def _error_text(call: _Call, error: str) -> str:
         return error
     tried = "; ".join(call.failures)
     return f"{tried}; {error}" if error and error not in tried else tried
+
+
+def _settlement(call: _Call, ending: Ending, cost) -> list[tuple[str, list]]:
+    """Takes the request's reservation: the writes that settle it with the row's last one."""
+    ticket, call.ticket = call.ticket, None
+    if ticket is None:
+        return []
+    return limits_settle_statements(
+        ticket=ticket,  # type: ignore[arg-type]
+        status=ending.status,
+        total_tokens=ending.usage.total_tokens,
+        cost_usd=cost,
+    )
 
 
 def _upstream_error(call: _Call) -> str:
