@@ -79,7 +79,10 @@ class APIKeyAdmin(admin.ModelAdmin):
     save_as = False
 
     def get_fieldsets(self, request, obj=None):
-        main = (None, {"fields": ["name", "description", "upstreams", "expires_at"]})
+        main = (
+            None,
+            {"fields": ["name", "description", "upstreams", "allowed_models", "expires_at"]},
+        )
         limits = ("Limits and budget", {"fields": [*LIMIT_FORM_FIELDS]})
         if obj is None:
             return [main, limits]
@@ -144,6 +147,7 @@ class APIKeyAdmin(admin.ModelAdmin):
                 description=data.get("description", ""),
                 upstream_ids=[u.pk for u in data["upstreams"]],
                 expires_at=data.get("expires_at"),
+                models=data.get("allowed_models") or [],
             )
             limits_set(key=key, **form.limit_changes())
             request._shown_once_keys = [(key, plaintext)]
@@ -155,6 +159,8 @@ class APIKeyAdmin(admin.ModelAdmin):
         }
         if "upstreams" in form.changed_data:
             fields["upstream_ids"] = [u.pk for u in data["upstreams"]]
+        if "allowed_models" in form.changed_data:
+            fields["models"] = data.get("allowed_models") or []
         limits = form.limit_changes()
         if fields or limits:
             key_update(key=obj, actor=request.user, also_changed=limits, **fields)

@@ -21,6 +21,7 @@ from keys import secrets
 from keys.cache import KeyGrant
 from keys.exceptions import (
     InvalidKeyData,
+    InvalidModels,
     InvalidUpstreams,
     KeyInGrace,
     KeyNotRotatable,
@@ -29,6 +30,7 @@ from keys.exceptions import (
 from keys.models import APIKey, KeyringVersion, KeyStatus
 from limits.services import limits_inherit
 from upstreams.selectors import upstreams_active_by_ids
+from upstreams.validation import models_errors, normalize_models
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,14 @@ def _permitted_upstreams(upstream_ids: Iterable[Any] | None) -> list:
     return found
 
 
+def _allowed_models(models: list[str] | None) -> list[str]:
+    models = [] if models is None else models
+    errors = models_errors(models)
+    if errors:
+        raise InvalidModels(errors)
+    return normalize_models(models)
+
+
 def _new_key_fields() -> tuple[str, dict]:
     raw = secrets.generate_key()
     return raw, {
@@ -80,12 +90,19 @@ def key_create(
     upstream_ids: Iterable[Any],
     description: str = "",
     expires_at: dt.datetime | None = None,
+    models: list[str] | None = None,
 ) -> tuple[APIKey, str]:
-    """Create a key; return it with its plaintext, which is never stored or shown again."""
+    """Create a key; return it with its plaintext, which is never stored or shown again.
+
+    models: the model names or `*` patterns it may ask for (empty or None: any).
+    """
     key_check_expiry(expires_at)
     upstreams = _permitted_upstreams(upstream_ids)
+    allowed = _allowed_models(models)
     raw, fields = _new_key_fields()
-    key = APIKey.objects.create(name=name, description=description, expires_at=expires_at, **fields)
+    key = APIKey.objects.create(
+        name=name, description=description, expires_at=expires_at, allowed_models=allowed, **fields
+    )
     key.upstreams.set(upstreams)
     KeyringVersion.bump()
     history_added(key, actor=actor)
@@ -101,9 +118,11 @@ def key_update(
     description: str = UNSET,
     upstream_ids: Iterable[Any] = UNSET,
     expires_at: dt.datetime | None = UNSET,
+    models: list[str] | None = UNSET,
     also_changed: Iterable[str] = (),
 ) -> APIKey:
-    """Change a key's name, description, permitted upstreams or expiry; return it fresh.
+    """Change a key's name, description, permitted upstreams, expiry or model allowlist;
+    return it fresh.
 
     Only the given fields are written, on the row as it is now (locked), so a stale
     copy in the caller's hands can never undo a revocation committed meanwhile.
@@ -121,6 +140,9 @@ def key_update(
         if value is not UNSET:
             setattr(fresh, field, value)
             changed.append(field)
+    if models is not UNSET:
+        fresh.allowed_models = _allowed_models(models)
+        changed.append("allowed_models")
     fresh.save(update_fields=[f for f in changed if f != "upstream_ids"] + ["updated_at"])
     KeyringVersion.bump()
     history_changed(fresh, actor=actor, fields=[*changed, *also_changed])
@@ -165,6 +187,7 @@ def key_rotate(*, key: APIKey, actor: Actor, grace_seconds: int = 0) -> tuple[AP
         name=old.name,
         description=old.description,
         expires_at=old.expires_at,
+        allowed_models=old.allowed_models,
         rotated_from=old,
         **fields,
     )

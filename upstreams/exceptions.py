@@ -43,3 +43,15 @@ class UpstreamNameTaken(InvalidUpstreamData):
     """The name is already used by another upstream (a conflict, not a malformed value)."""
 
     code = "conflict"
+
+
+class ModelNotAllowed(UpstreamError):
+    """The key may not ask for this model (its `models` allowlist)."""
+
+    code = "model_not_allowed"
+
+
+class ModelNotFound(UpstreamError):
+    """No upstream the key may use serves this model."""
+
+    code = "model_not_found"

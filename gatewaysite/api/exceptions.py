@@ -19,7 +19,13 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from gatewaysite.api.auth import FORBIDDEN_MESSAGE
-from keys.exceptions import InvalidKeyData, InvalidUpstreams, KeyNotRotatable, MissingUpstreams
+from keys.exceptions import (
+    InvalidKeyData,
+    InvalidModels,
+    InvalidUpstreams,
+    KeyNotRotatable,
+    MissingUpstreams,
+)
 from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 
 logger = logging.getLogger(__name__)
@@ -75,6 +81,8 @@ def _translate(exc: Exception) -> AdminAPIError | None:
             return AdminAPIError(
                 400, exc.code, "Unknown or inactive upstream ids", {"upstream_ids": exc.ids}
             )
+        case InvalidModels():
+            return AdminAPIError(400, exc.code, "Invalid input: models", {"models": exc.errors})
         case KeyNotRotatable():
             return AdminAPIError(409, exc.code, str(exc))
         case InvalidKeyData():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -68,6 +69,37 @@ def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route,
     assert len(provider.requests) == served
 
 
+def test_revocation_reaches_two_instances_sharing_the_database_and_redis_at_once(
+    start_gateway, make_route, provider
+):
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    instances = [
+        start_gateway(workers=2, env={"REDIS_URL": redis_url}, extra_args=ACCESS_LOG_WITH_PID)
+        for _ in range(2)
+    ]
+    route = make_route(gateway_url=instances[0].url)
+    headers = {"Authorization": f"Bearer {route.raw_key}"}
+    urls = [f"{instance.url}/v1/chat/completions" for instance in instances]
+    for instance, url in zip(instances, urls, strict=True):  # warm both workers of both
+        mark = len(instance.output())
+        deadline = time.monotonic() + 30
+        while len(_pids_serving(instance, mark, 200)) < 2:
+            assert time.monotonic() < deadline, "two workers never both served"
+            for _ in range(10):
+                response = requests.post(url, json=CHAT_BODY, headers=headers, timeout=10)
+                assert response.status_code == 200
+    served = len(provider.requests)
+
+    key_revoke(actor="tests", key=route.key)
+
+    statuses = [
+        requests.post(urls[i % 2], json=CHAT_BODY, headers=headers, timeout=10).status_code
+        for i in range(40)
+    ]
+    assert statuses == [401] * 40
+    assert len(provider.requests) == served
+
+
 @pytest.fixture
 def database_down_env(tmp_path):
     from django.db import connection
@@ -95,7 +127,8 @@ def test_database_down_is_a_quick_503_in_the_callers_dialect(start_gateway, data
     response = requests.post(f"{gateway.url}/v1/messages", json={}, headers=key, timeout=15)
     assert response.status_code == 503
     assert response.json()["error"] == {
-        "type": "service_unavailable",
+        "type": "api_error",
+        "code": "service_unavailable",
         "message": "The gateway's database is unavailable",
     }
     assert time.monotonic() - started < 8
