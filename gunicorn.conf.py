@@ -5,7 +5,7 @@ upstream; one greenlet per connection holds a thousand such streams in a few MB,
 where threads or sync workers would need a thread or process each. Measured with
 bench/run.py on 2 cores: 1,000 concurrent slow streams with 0 errors, first byte
 p99 71 ms, 472 MiB for master and 2 workers; 2, 3 and 4 workers gave the same
-throughput, so 2 (one per core) keeps memory lowest. Figures: README, Performance.
+throughput, so 2 (one per core) keeps memory lowest. Figures: docs/performance.md.
 """
 
 import os
@@ -53,3 +53,42 @@ def post_worker_init(worker):
     from gatewaysite.db_upkeep import start_db_upkeep
 
     start_db_upkeep()
+
+
+def when_ready(server):
+    # scripts/run.sh (make run) asks for this once the sockets are open, so a first-time
+    # operator sees where everything is; a deployed gunicorn keeps its logs to one line each.
+    if os.environ.get("GATEWAY_SHOW_WHERE") != "1":
+        return
+    from django.conf import settings
+
+    for line in where_things_are(
+        addresses=[str(listener) for listener in server.LISTENERS],
+        workers=server.num_workers,
+        admin_token_set=bool(settings.ADMIN_TOKEN),
+    ):
+        print(line, flush=True)
+
+
+def where_things_are(*, addresses: list[str], workers: int, admin_token_set: bool) -> list[str]:
+    """The lines make run prints after start: the URLs, the admin account, the token."""
+    first = addresses[0].removeprefix("http://") if addresses else "127.0.0.1:8000"
+    host, _, port = first.rpartition(":")
+    if host in ("0.0.0.0", "[::]", ""):  # noqa: S104 (reading the bind, not binding)
+        host = "127.0.0.1"  # listening everywhere: this machine's own address works
+    root = first if first.startswith("unix:") else f"http://{host}:{port}"
+    token = (
+        "Authorization: Bearer $ADMIN_TOKEN, the ADMIN_TOKEN in .env"
+        if admin_token_set
+        else "closed: ADMIN_TOKEN is empty; set it in .env and restart"
+    )
+    return [
+        f"==> the gateway is serving on {', '.join(addresses)} "
+        f"({workers} worker{'' if workers == 1 else 's'})",
+        f"    proxy, for the SDKs:  {root}/v1",
+        f"    admin site:           {root}/django-admin/  (an account: .venv/bin/python manage.py createsuperuser)",
+        f"    admin API:            {root}/admin/  ({token})",
+        f"    admin API docs:       {root}/docs  (schema: {root}/openapi.json)",
+        f"    health:               {root}/healthz, {root}/readyz",
+        "    Ctrl-C stops it.",
+    ]
