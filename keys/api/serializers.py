@@ -115,13 +115,6 @@ class UpstreamIdsField(serializers.ListField):
         super().__init__(allow_empty=False, max_length=1000, **kwargs)
 
 
-@extend_schema_field(
-    {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1000}
-)
-class UpstreamNamesField(UpstreamIdsField):
-    """A non-empty list of upstream names."""
-
-
 class KeyWriteSerializer(KeyLimitsWriteSerializer):
     # Not trimmed: what is sent is what is stored (and the schema's minLength means it).
     name = StrictCharField(min_length=1, max_length=200, trim_whitespace=False)
@@ -129,12 +122,8 @@ class KeyWriteSerializer(KeyLimitsWriteSerializer):
         max_length=2000, required=False, allow_blank=True, trim_whitespace=False
     )
     upstream_ids = UpstreamIdsField(
-        required=False,
-        help_text="Ids of the upstreams the key may use (names are accepted too).",
-    )
-    upstreams = UpstreamNamesField(
-        required=False,
-        help_text='The same as `upstream_ids`, by name: `["openai"]`. Either is enough.',
+        help_text="Ids of the upstreams the key may use. Names are accepted too, here or "
+        'in `upstreams` (`["openai"]`), which is added to this list.'
     )
     expires_at = RFC3339DateTimeField(
         required=False,
@@ -142,16 +131,17 @@ class KeyWriteSerializer(KeyLimitsWriteSerializer):
         help_text="When the key stops working; null for never. A past time expires it now.",
     )
 
-    def validate(self, attrs):
-        # Names and ids land in one list: the service resolves each entry, and names the
-        # ones that match no active upstream in its invalid_upstream error.
-        if "upstreams" in attrs:
-            attrs["upstream_ids"] = [*attrs.get("upstream_ids", []), *attrs.pop("upstreams")]
-        if not self.partial and "upstream_ids" not in attrs:
-            raise serializers.ValidationError(
-                {"upstream_ids": [serializers.ErrorDetail("This field is required.", "required")]}
-            )
-        return super().validate(attrs)
+    def to_internal_value(self, data):
+        # `upstreams` (names) joins `upstream_ids` before validation: the service resolves
+        # each entry, id or name, and lists those that match no active upstream. It is
+        # not a declared field, so the schema keeps `upstream_ids` as the one required list.
+        if isinstance(data, dict) and "upstreams" in data:
+            names = data["upstreams"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise serializers.ValidationError({"upstreams": ["Expected a list of names."]})
+            ids = data.get("upstream_ids") or []
+            data = {**data, "upstream_ids": [*ids, *names] if isinstance(ids, list) else ids}
+        return super().to_internal_value(data)
 
 
 class KeyRotateSerializer(serializers.Serializer):
