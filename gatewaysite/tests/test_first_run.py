@@ -3,6 +3,7 @@ gunicorn, and the lines that say where everything is once it has started."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -122,7 +123,16 @@ def test_run_sh_on_a_copied_env_example_passes_flags_after_dashes_and_says_where
         if source.is_file():
             (clone / name.decode()).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, clone / name.decode())
-    (clone / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    # The test's own .venv: this environment's programs, and the stamp that says
+    # requirements.txt is installed, so run.sh installs nothing into a shared virtualenv.
+    venv = clone / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    for program in ("python", "gunicorn"):
+        (venv / "bin" / program).symlink_to(Path(sys.prefix) / "bin" / program)
+    (venv / "lib").symlink_to(Path(sys.prefix) / "lib", target_is_directory=True)
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", venv / "pyvenv.cfg")
+    digest = hashlib.sha256((clone / "requirements.txt").read_bytes()).hexdigest()
+    (venv / ".requirements.sha").write_text(digest + "\n")
     shutil.copy(clone / ".env.example", clone / ".env")
     port = _free_port()
     environ = {
