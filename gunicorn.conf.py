@@ -9,6 +9,9 @@ throughput, so 2 (one per core) keeps memory lowest. Figures: docs/performance.m
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 # Load and check settings in the master, before any worker forks: a missing or
 # malformed ENCRYPTION_KEY or SECRET_KEY ends gunicorn itself with a clear message
@@ -16,6 +19,17 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatewaysite.settings")
 # Workers checkpoint SQLite's WAL from a background thread (gatewaysite/db_upkeep.py).
 os.environ.setdefault("SQLITE_BACKGROUND_CHECKPOINT", "true")
+# /metrics sums every worker's samples (gatewaysite/metrics.py): prometheus_client's
+# multiprocess mode, one folder per instance, set before any worker imports it. A folder
+# the operator names is emptied at start (a previous run's samples would be added again),
+# but not when a HUP reload reads this file again in the same master.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["GATEWAY_METRICS_DIR_MADE"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+elif os.environ.get("GATEWAY_METRICS_DIR_READY") != os.environ["PROMETHEUS_MULTIPROC_DIR"]:
+    for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        _stale.unlink()
+os.environ["GATEWAY_METRICS_DIR_READY"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 import gatewaysite.settings  # noqa: E402,F401
 
 wsgi_app = "gatewaysite.wsgi:application"
@@ -55,6 +69,19 @@ def post_worker_init(worker):
     start_db_upkeep()
 
 
+def child_exit(server, worker):
+    # A worker that is gone no longer counts in the live gauges (requests in flight).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    made = os.environ.get("GATEWAY_METRICS_DIR_MADE")
+    if made and made == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(made, ignore_errors=True)
+
+
 def when_ready(server):
     # scripts/run.sh (make run) asks for this once the sockets are open, so a first-time
     # operator sees where everything is; a deployed gunicorn keeps its logs to one line each.
@@ -62,33 +89,11 @@ def when_ready(server):
         return
     from django.conf import settings
 
+    from gatewaysite.startup import where_things_are
+
     for line in where_things_are(
         addresses=[str(listener) for listener in server.LISTENERS],
         workers=server.num_workers,
         admin_token_set=bool(settings.ADMIN_TOKEN),
     ):
         print(line, flush=True)
-
-
-def where_things_are(*, addresses: list[str], workers: int, admin_token_set: bool) -> list[str]:
-    """The lines make run prints after start: the URLs, the admin account, the token."""
-    first = addresses[0].removeprefix("http://") if addresses else "127.0.0.1:8000"
-    host, _, port = first.rpartition(":")
-    if host in ("0.0.0.0", "[::]", ""):  # noqa: S104 (reading the bind, not binding)
-        host = "127.0.0.1"  # listening everywhere: this machine's own address works
-    root = first if first.startswith("unix:") else f"http://{host}:{port}"
-    token = (
-        "Authorization: Bearer $ADMIN_TOKEN, the ADMIN_TOKEN in .env"
-        if admin_token_set
-        else "closed: ADMIN_TOKEN is empty; set it in .env and restart"
-    )
-    return [
-        f"==> the gateway is serving on {', '.join(addresses)} "
-        f"({workers} worker{'' if workers == 1 else 's'})",
-        f"    proxy, for the SDKs:  {root}/v1",
-        f"    admin site:           {root}/django-admin/  (an account: .venv/bin/python manage.py createsuperuser)",
-        f"    admin API:            {root}/admin/  ({token})",
-        f"    admin API docs:       {root}/docs  (schema: {root}/openapi.json)",
-        f"    health:               {root}/healthz, {root}/readyz",
-        "    Ctrl-C stops it.",
-    ]

@@ -76,6 +76,8 @@ except EncryptionKeyError as exc:
     _fail(str(exc))
 
 ADMIN_TOKEN = env.str("ADMIN_TOKEN", default="")
+# Bearer token for GET /metrics; empty: /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -17,6 +17,7 @@ The recipe, in order (`_serve`):
   8. finish the row when the answer ends, however it ends     logs.services.log_finish
      priced at the prices in force then          prices.selectors.price_for, prices.cost
      and settle the reservation to what was recorded    limits.services.limits_settle
+     and count it in /metrics, as the row records it     gatewaysite.metrics.request_finished
 
 A request refused before step 6 gets one finished row (logs.services.log_record) and
 an error in the caller's dialect; so does one whose upstream cannot be reached.
@@ -42,6 +43,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from gatewaysite import metrics
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from limits.services import limits_admit, limits_settle
@@ -83,6 +85,7 @@ class _Call:
     path: str
     api_key_id: uuid.UUID | None = None
     upstream_id: uuid.UUID | None = None
+    upstream_name: str = ""  # the metrics' label
     model: str = ""
     is_stream: bool = False
     log_id: int | None = None
@@ -91,6 +94,7 @@ class _Call:
     error_body: ErrorCapture | None = None
     error_encoding: str = ""
     secret: str = field(default="", repr=False)
+    counted: bool = False  # in /metrics, exactly once
 
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -107,6 +111,7 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         method=(request.method or "GET")[:10],  # the row's column; longer is refused below
         path=_printable(request.path_info),
     )
+    metrics.request_started()
     try:
         response = _serve(request, call)
     except REFUSED as exc:
@@ -169,6 +174,7 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         dialect=call.dialect,
     )
     call.upstream_id = route.id
+    call.upstream_name = route.name
     secret_name, secret_value = dialects.secret_header(provider=route.provider, secret=route.secret)
 
     injected = _stream_usage_asked(request, call, route, body)
@@ -272,6 +278,7 @@ def _upstream_names(call: _Call, grant: KeyGrant) -> HttpResponse:
         api_key_id=call.api_key_id,
     )
     _settle(call, status=200)
+    _count(call, status=200, duration_ms=call.elapsed_ms())
     return _json(call, 200, json.dumps({"upstreams": names}).encode("utf-8"))
 
 
@@ -296,8 +303,35 @@ def _finisher(call: _Call):
                 ending.status,
             )
         _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens, cost=cost)
+        _count(
+            call,
+            status=ending.status,
+            duration_ms=ending.duration_ms,
+            ttfb_ms=ending.ttfb_ms,
+            usage=ending.usage,
+            cost=cost,
+        )
 
     return finish
+
+
+def _count(call: _Call, *, status: int, duration_ms, ttfb_ms=None, usage=None, cost=None) -> None:
+    """Count the request in /metrics with what its row records, once whatever ends it."""
+    if call.counted:
+        return
+    call.counted = True
+    metrics.request_finished(
+        upstream=call.upstream_name,
+        dialect=call.dialect,
+        status=status,
+        duration_seconds=None if duration_ms is None else duration_ms / 1000,
+        ttfb_seconds=None if ttfb_ms is None else ttfb_ms / 1000,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cache_read_tokens=getattr(usage, "cache_read_tokens", None),
+        cache_write_tokens=getattr(usage, "cache_write_tokens", None),
+        cost_usd=cost,
+    )
 
 
 def _upstream_error(call: _Call) -> str:
@@ -344,6 +378,8 @@ def _refuse(call: _Call, refusal: Refusal, *, write_row: bool) -> HttpResponse:
     """The gateway's own error answer, in the caller's dialect, with its row written."""
     if write_row:
         _write_refusal_row(call, refusal)
+    metrics.request_refused(code=refusal.code)
+    _count(call, status=refusal.status, duration_ms=call.elapsed_ms())
     body = dialects.error_body(
         dialect=call.dialect, status=refusal.status, code=refusal.code, message=refusal.message
     )

@@ -4,7 +4,6 @@ gunicorn, and the lines that say where everything is once it has started."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+
+from gatewaysite.startup import where_things_are
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -72,13 +73,6 @@ def test_only_what_is_missing_is_written(tmp_path, text, environ, written):
     assert env.read_text().startswith(text)
 
 
-def _gunicorn_conf():
-    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("address", "root"),
     [
@@ -89,7 +83,7 @@ def _gunicorn_conf():
     ],
 )
 def test_where_things_are_names_reachable_urls(address, root):
-    lines = _gunicorn_conf().where_things_are(addresses=[address], workers=2, admin_token_set=True)
+    lines = where_things_are(addresses=[address], workers=2, admin_token_set=True)
     text = "\n".join(lines)
     for url in ("/v1", "/django-admin/", "/admin/", "/docs", "/healthz", "/readyz"):
         assert f"{root}{url}" in text
@@ -97,9 +91,7 @@ def test_where_things_are_names_reachable_urls(address, root):
 
 
 def test_where_things_are_says_when_the_admin_api_is_closed():
-    lines = _gunicorn_conf().where_things_are(
-        addresses=["http://127.0.0.1:8000"], workers=2, admin_token_set=False
-    )
+    lines = where_things_are(addresses=["http://127.0.0.1:8000"], workers=2, admin_token_set=False)
     assert any("closed: ADMIN_TOKEN is empty" in line for line in lines)
 
 
