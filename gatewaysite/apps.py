@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class GatewaySiteConfig(AppConfig):
@@ -6,9 +7,12 @@ class GatewaySiteConfig(AppConfig):
     verbose_name = "Gateway"
 
     def ready(self) -> None:
-        from django.contrib import admin
-
         from gatewaysite import checks  # noqa: F401 - registers the system checks
-        from gatewaysite.login import ThrottledAdminLoginForm
 
-        admin.site.login_form = ThrottledAdminLoginForm
+
+class GatewayAdminConfig(admin_apps.AdminConfig):
+    """Django's admin app with the gateway's own site as `admin.site`."""
+
+    default = False  # named in INSTALLED_APPS; GatewaySiteConfig is this module's default
+
+    default_site = "gatewaysite.admin_site.GatewayAdminSite"

@@ -84,7 +84,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- applications -------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # First, so its admin templates (base_site.html) win over the admin's own.
+    "gatewaysite",
+    "gatewaysite.apps.GatewayAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -95,7 +97,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "gatewaysite",
     "keys",
     "upstreams",
     "logs",

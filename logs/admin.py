@@ -10,12 +10,12 @@ index probes instead of Django's DISTINCT over every date.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -23,8 +23,10 @@ from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
+from logs import admin_display as display
 from logs.export import CONTENT_TYPES, export_lines
 from logs.models import RequestLog
+from logs.search import log_search
 from logs.usage_page import usage_context
 
 # Enough to page through a busy hour; older rows are reached by date or filter.
@@ -64,12 +66,15 @@ class StatusClassFilter(admin.SimpleListFilter):
             ("4xx", "4xx client error"),
             ("5xx", "5xx server error"),
             ("0", "0 no answer"),
+            ("error", "Errors (4xx, 5xx, no answer)"),
         ]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value == "0":
             return queryset.filter(status_code=0)
+        if value == "error":
+            return queryset.filter(Q(status_code__gte=400) | Q(status_code=0))
         if value in self._ranges:
             low, high = self._ranges[value]
             return queryset.filter(status_code__gte=low, status_code__lt=high)
@@ -247,20 +252,8 @@ def _periods(start: dt.date, end: dt.date | None, following) -> list[dt.date]:
 
 @admin.register(RequestLog)
 class RequestLogAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "status_code",
-        "method",
-        "short_path",
-        "model",
-        "api_key",
-        "upstream",
-        "total_tokens",
-        "cost_usd",
-        "duration_ms",
-        "request_id",
-    )
-    list_display_links = ("created_at",)
+    list_display = display.LIST_COLUMNS
+    list_display_links = (display.when,)
     list_filter = (
         StatusClassFilter,
         "upstream",
@@ -272,10 +265,13 @@ class RequestLogAdmin(admin.ModelAdmin):
     )
     list_select_related = ("api_key", "upstream")
     search_fields = ("request_id",)
-    search_help_text = "Search by request id (the X-Gateway-Request-ID header)."
+    search_help_text = (
+        "Search by request id (the X-Gateway-Request-ID header), key prefix (sk-auto-…) "
+        "or model name (exact)."
+    )
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
-    sortable_by = ("created_at",)  # every other column would sort the whole table
+    sortable_by = (display.when,)  # every other column would sort the whole table
     list_per_page = 100
     paginator = CappedCountPaginator
     show_full_result_count = False
@@ -285,30 +281,42 @@ class RequestLogAdmin(admin.ModelAdmin):
             None,
             {
                 "fields": [
-                    "request_id",
+                    display.request_id_shown,
                     "created_at",
                     "finished_at",
                     "state",
-                    "status_code",
+                    display.status_shown,
                     "error",
                 ]
             },
         ),
-        ("Request", {"fields": ["method", "path", "model", "is_stream", "api_key", "upstream"]}),
+        (
+            "Request",
+            {
+                "fields": [
+                    "method",
+                    "path",
+                    "model",
+                    display.stream_shown,
+                    display.key_link,
+                    display.upstream_link,
+                ]
+            },
+        ),
         (
             "Usage",
             {
                 "fields": [
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "total_tokens",
-                    "cache_read_tokens",
-                    "cache_write_tokens",
-                    "cost_usd",
+                    display.prompt_tokens_shown,
+                    display.completion_tokens_shown,
+                    display.total_tokens_shown,
+                    display.cache_read_tokens_shown,
+                    display.cache_write_tokens_shown,
+                    display.cost_shown,
                 ]
             },
         ),
-        ("Timing", {"fields": ["duration_ms", "ttfb_ms"]}),
+        ("Timing", {"fields": [display.duration_shown, display.ttfb_shown]}),
     ]
     readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
 
@@ -316,18 +324,11 @@ class RequestLogAdmin(admin.ModelAdmin):
         return RequestLogChangeList
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            request_id = uuid.UUID(term)
-        except ValueError:
-            return queryset.none(), False
-        return queryset.filter(request_id=request_id), False
-
-    @admin.display(description="Path")
-    def short_path(self, obj: RequestLog) -> str:
-        return obj.path if len(obj.path) <= 60 else obj.path[:59] + "…"
+        """A request id, a key prefix or a model name; a term that cannot match says why."""
+        found = log_search(queryset, search_term)
+        if found.note:
+            self.message_user(request, found.note, messages.WARNING)
+        return found.rows, False
 
     # Rows are written by the proxy and removed only by prune_logs.
     def has_add_permission(self, request):
@@ -373,7 +374,3 @@ class RequestLogAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = 'attachment; filename="request-logs.csv"'
         return response
-
-
-# The usage page is linked from the admin index (one extra module under the apps).
-admin.site.index_template = "admin/logs/index_with_usage.html"

@@ -213,3 +213,55 @@ def usage_report(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> U
     report._by_key = {k: dict(v) for k, v in by_key.items()}
     report._by_upstream = {k: dict(v) for k, v in by_upstream.items()}
     return report
+
+
+# --- what the admin's dashboard and upstream pages show --------------------------------
+
+ERRORS = Q(status_code__gte=400) | Q(status_code=0)
+
+
+@dataclass(frozen=True)
+class RecentTraffic:
+    """An upstream's requests over a recent stretch: how many, how many failed, how fast."""
+
+    requests: int = 0
+    errors: int = 0
+    avg_duration_ms: float | None = None
+    avg_ttfb_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+def recent_traffic_by_upstream(*, since: dt.datetime) -> dict[uuid.UUID | None, RecentTraffic]:
+    """Requests, errors and mean latencies per upstream since a moment (one grouped query).
+
+    Meant for the last hour: it reads that stretch of the logs along the created_at index
+    (a million rows over 45 days hold about a thousand an hour).
+    """
+    from django.db.models import Avg
+
+    rows = (
+        RequestLog.objects.filter(created_at__gte=since, state=RequestLog.State.FINISHED)
+        .values("upstream_id")
+        .annotate(
+            requests=Count("id"),
+            errors=Count("id", filter=ERRORS),
+            avg_duration_ms=Avg("duration_ms"),
+            avg_ttfb_ms=Avg("ttfb_ms"),
+        )
+        .order_by()
+    )
+    return {
+        row.pop("upstream_id"): RecentTraffic(**row)  # type: ignore[arg-type]
+        for row in rows
+    }
+
+
+def recent_errors(*, since: dt.datetime, limit: int = 10, upstream_id=None) -> list[RequestLog]:
+    """The newest failed requests (4xx, 5xx, no answer) since a moment, key and upstream joined."""
+    rows = RequestLog.objects.filter(ERRORS, created_at__gte=since)
+    if upstream_id is not None:
+        rows = rows.filter(upstream_id=upstream_id)
+    return list(rows.select_related("api_key", "upstream").order_by("-created_at", "-id")[:limit])

@@ -74,4 +74,4 @@ def log_in(page, base_url: str) -> None:
     page.fill("#id_username", OPERATOR["username"])
     page.fill("#id_password", OPERATOR["password"])
     page.click("input[type=submit]")
-    page.wait_for_selector("text=Site administration")
+    page.wait_for_selector("#site-name")

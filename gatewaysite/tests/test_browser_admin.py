@@ -139,8 +139,8 @@ def test_an_operator_adds_an_upstream_and_a_key_revokes_it_and_reads_the_usage(
         assert all("401" in t for t in page.locator("#result_list tbody tr").all_inner_texts())
 
         # The usage chart, reached from the admin index.
-        page.goto(f"{base}/django-admin/")
-        page.click("text=Requests and tokens per day")
+        page.goto(f"{base}/django-admin/logs/requestlog/")
+        page.click("text=Usage per day")
         page.wait_for_selector("svg.usage-chart")
         assert page.locator("svg.usage-chart").count() == 2
         today_requests = page.inner_text("#usage-daily tbody tr:first-child td:nth-child(2)")
