@@ -48,10 +48,11 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 limit_request_line = 8190
 limit_request_field_size = 32768
 
-# Access log: method, path without its query string, status, size, duration.
+# Access log: method, path without its query string, status, size, duration, request id.
 # Never %(r)s (the request line, with the query), %(q)s or any header.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# The request id (X-Gateway-Request-ID, "-" outside /v1) ties the line to its log row.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-gateway-request-id}o)s'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Control characters escaped in every access and error line (gatewaysite/logfilters.py).

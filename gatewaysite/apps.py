@@ -7,7 +7,12 @@ class GatewaySiteConfig(AppConfig):
     verbose_name = "Gateway"
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+
         from gatewaysite import checks  # noqa: F401 - registers the system checks
+        from gatewaysite.logfilters import request_id_clear
+
+        request_started.connect(request_id_clear, dispatch_uid="gateway_request_id_clear")
 
 
 class GatewayAdminConfig(admin_apps.AdminConfig):

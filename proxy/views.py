@@ -44,6 +44,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from gatewaysite import metrics
+from gatewaysite.logfilters import request_id_bind
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from limits.services import limits_admit, limits_settle
@@ -111,6 +112,7 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         method=(request.method or "GET")[:10],  # the row's column; longer is refused below
         path=_printable(request.path_info),
     )
+    request_id_bind(call.request_id)  # every log line about this request names it
     metrics.request_started()
     try:
         response = _serve(request, call)
@@ -292,7 +294,7 @@ def _finisher(call: _Call):
                 status_code=ending.status,
                 duration_ms=ending.duration_ms,
                 ttfb_ms=ending.ttfb_ms,
-                error=ending.error or _upstream_error(call),
+                error=ending.error or _upstream_error(call, ending.status),
                 cost_usd=cost,
                 **ending.usage.as_log_fields(),
             )
@@ -334,16 +336,29 @@ def _count(call: _Call, *, status: int, duration_ms, ttfb_ms=None, usage=None, c
     )
 
 
-def _upstream_error(call: _Call) -> str:
-    """For an upstream's error answer: its own error.message (never a secret), else ""."""
+def _upstream_error(call: _Call, status: int) -> str:
+    """For an upstream's error answer: its own error.message (never a secret), else "".
+
+    A 401 or 403 answers the gateway's own secret (the client's key never goes upstream),
+    so the row says so: an operator can tell a bad upstream secret from a bad client key.
+    """
     if call.error_body is None:
         return ""
-    return upstream_error_message(
+    message = upstream_error_message(
         bytes(call.error_body.head),
         content_encoding=call.error_encoding,
         secret=call.secret,
         secret_mask=secret_hint(call.secret),
     )
+    if status in (401, 403):
+        logger.warning(
+            "upstream %s refused the gateway's credentials (%s): check its api_key",
+            call.upstream_name,
+            status,
+        )
+        refused = f"the upstream refused the gateway's credentials ({status})"
+        return f"{refused}: {message}" if message else refused
+    return message
 
 
 def _cost(call: _Call, ending: Ending):
@@ -376,6 +391,8 @@ def _settle(call: _Call, *, status: int, total_tokens: int | None = None, cost=N
 
 def _refuse(call: _Call, refusal: Refusal, *, write_row: bool) -> HttpResponse:
     """The gateway's own error answer, in the caller's dialect, with its row written."""
+    if refusal.cause:
+        logger.error("upstream %s: %s", call.upstream_name or "?", refusal.cause)
     if write_row:
         _write_refusal_row(call, refusal)
     metrics.request_refused(code=refusal.code)
@@ -398,7 +415,7 @@ def _write_refusal_row(call: _Call, refusal: Refusal) -> None:
                 log_id=call.log_id,
                 status_code=refusal.status,
                 duration_ms=call.elapsed_ms(),
-                error=refusal.message,
+                error=refusal.cause or refusal.message,
             )
         else:
             log_record(
@@ -407,7 +424,7 @@ def _write_refusal_row(call: _Call, refusal: Refusal) -> None:
                 path=call.path,
                 status_code=refusal.status,
                 duration_ms=call.elapsed_ms(),
-                error=refusal.message,
+                error=refusal.cause or refusal.message,
                 api_key_id=call.api_key_id,
                 upstream_id=call.upstream_id,
                 model=call.model,
