@@ -10,6 +10,7 @@ from gatewaysite.instances import mirror_row
 from upstreams.forms import UpstreamForm
 from upstreams.models import Upstream
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
+from upstreams.validation import base_url_warnings
 
 
 @admin.register(Upstream)
@@ -67,6 +68,8 @@ class UpstreamAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
+        for warning in base_url_warnings(data["base_url"]):
+            self.message_user(request, warning, messages.WARNING)
         fields = {
             "name": data["name"],
             "provider": data["provider"],
