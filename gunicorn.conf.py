@@ -96,5 +96,6 @@ def when_ready(server):
         addresses=[str(listener) for listener in server.LISTENERS],
         workers=server.num_workers,
         admin_token_set=bool(settings.ADMIN_TOKEN),
+        metrics_token_set=bool(settings.METRICS_TOKEN),
     ):
         print(line, flush=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
-def where_things_are(*, addresses: list[str], workers: int, admin_token_set: bool) -> list[str]:
+def where_things_are(
+    *, addresses: list[str], workers: int, admin_token_set: bool, metrics_token_set: bool = False
+) -> list[str]:
     """The lines make run prints after start: the URLs, the admin account, the token."""
     first = addresses[0].removeprefix("http://") if addresses else "127.0.0.1:8000"
     host, _, port = first.rpartition(":")
@@ -23,5 +25,11 @@ def where_things_are(*, addresses: list[str], workers: int, admin_token_set: boo
         f"    admin API:            {root}/admin/  ({token})",
         f"    admin API docs:       {root}/docs  (schema: {root}/openapi.json)",
         f"    health:               {root}/healthz, {root}/readyz",
+        f"    metrics:              {root}/metrics  ("
+        + (
+            "Authorization: Bearer $METRICS_TOKEN)"
+            if metrics_token_set
+            else "off: set METRICS_TOKEN)"
+        ),
         "    Ctrl-C stops it.",
     ]

@@ -88,6 +88,7 @@ def test_where_things_are_names_reachable_urls(address, root):
     for url in ("/v1", "/django-admin/", "/admin/", "/docs", "/healthz", "/readyz"):
         assert f"{root}{url}" in text
     assert "manage.py createsuperuser" in text and "ADMIN_TOKEN in .env" in text
+    assert f"{root}/metrics  (off: set METRICS_TOKEN)" in text
 
 
 def test_where_things_are_says_when_the_admin_api_is_closed():
