@@ -16,7 +16,8 @@ The recipe, in order (`_serve`):
   7. relay the answer as it arrives             proxy.relay.Relay
   8. finish the row when the answer ends, however it ends     logs.services.log_finish
      priced at the prices in force then          prices.selectors.price_for, prices.cost
-     and settle the reservation to what was recorded    limits.services.limits_settle
+     and settle the reservation to what was recorded, in the row's own write
+                                                limits.services.limits_settle_statements
      and count it in /metrics, as the row records it     gatewaysite.metrics.request_finished
 
 A request refused before step 6 gets one finished row (logs.services.log_record) and
@@ -47,7 +48,7 @@ from gatewaysite import metrics
 from gatewaysite.logfilters import request_id_bind
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
-from limits.services import limits_admit, limits_settle
+from limits.services import limits_admit, limits_settle, limits_settle_statements
 from logs.services import log_finish, log_open, log_record
 from prices.cost import cost_usd
 from prices.selectors import price_for
@@ -289,6 +290,7 @@ def _finisher(call: _Call):
         cost = None
         try:
             cost = _cost(call, ending)
+            settlement = _settlement(call, ending, cost)
             log_finish(
                 log_id=call.log_id,  # type: ignore[arg-type]
                 status_code=ending.status,
@@ -297,8 +299,10 @@ def _finisher(call: _Call):
                 error=ending.error or _upstream_error(call, ending.status),
                 cost_usd=cost,
                 **ending.usage.as_log_fields(),
+                also=settlement,
             )
         except DatabaseError:
+            # A settlement lost with the row: the reservation expires on its own.
             logger.warning(
                 "request %s ended (%s) but its log row could not be finished: database unavailable",
                 call.request_id,
@@ -332,6 +336,19 @@ def _count(call: _Call, *, status: int, duration_ms, ttfb_ms=None, usage=None, c
         completion_tokens=getattr(usage, "completion_tokens", None),
         cache_read_tokens=getattr(usage, "cache_read_tokens", None),
         cache_write_tokens=getattr(usage, "cache_write_tokens", None),
+        cost_usd=cost,
+    )
+
+
+def _settlement(call: _Call, ending: Ending, cost) -> list[tuple[str, list]]:
+    """Takes the request's reservation: the writes that settle it with the row's last one."""
+    ticket, call.ticket = call.ticket, None
+    if ticket is None:
+        return []
+    return limits_settle_statements(
+        ticket=ticket,  # type: ignore[arg-type]
+        status=ending.status,
+        total_tokens=ending.usage.total_tokens,
         cost_usd=cost,
     )
 
