@@ -168,3 +168,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             status=403,
         )
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+def on_attempt_failed(*, upstream: str, reason: str, **_signal) -> None:
+    """Receiver of upstreams.health.attempt_failed."""
+    attempt_failed(upstream=upstream, reason=reason)
+
+
+def on_cooling_changed(*, upstream: str, cooling: bool, **_signal) -> None:
+    """Receiver of upstreams.health.cooling_changed."""
+    upstream_cooling_set(upstream=upstream, cooling=cooling)

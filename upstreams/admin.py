@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.translation import ngettext
 
 from gatewaysite.instances import mirror_row
 from upstreams.forms import UpstreamForm
+from upstreams.health import health_payload
 from upstreams.models import Upstream
+from upstreams.selectors import upstream_test
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
 from upstreams.validation import base_url_warnings
 
@@ -24,13 +28,15 @@ class UpstreamAdmin(admin.ModelAdmin):
         "is_default",
         "is_active",
         "timeout",
+        "priority",
+        "health_state",
         "key_count",
         "created_at",
     )
     list_filter = ("provider", "is_active", "is_default")
     search_fields = ("name", "base_url")
     ordering = ("name",)
-    readonly_fields = ("secret_hint", "created_at", "updated_at")
+    readonly_fields = ("secret_hint", "health_state", "created_at", "updated_at")
     actions = ("deactivate_selected",)
     save_as = False
 
@@ -44,23 +50,76 @@ class UpstreamAdmin(admin.ModelAdmin):
             "timeout",
             "inject_stream_usage",
         ]
+        routing = ["models", "aliases", "priority", "weight"]
         if obj is None:
-            return [(None, {"fields": main})]
+            return [(None, {"fields": main}), ("Routing", {"fields": routing})]
         return [
             (None, {"fields": [*main, "is_active"]}),
+            ("Routing", {"fields": routing}),
+            ("Health", {"fields": ["health_state"]}),
             ("Record", {"fields": ["secret_hint", "created_at", "updated_at"]}),
         ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_key_count=Count("api_keys"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("health")
+            .annotate(_key_count=Count("api_keys"))
+        )
 
     @admin.display(description="Secret", ordering="secret_hint")
     def secret(self, obj: Upstream) -> str:
         return obj.secret_hint
 
+    @admin.display(description="Health")
+    def health_state(self, obj: Upstream) -> str:
+        try:
+            row = obj.health
+        except Upstream.health.RelatedObjectDoesNotExist:
+            row = None
+        health = health_payload(row)
+        if health["state"] == "cooling":
+            return f"cooling until {health['cooling_until']:%H:%M:%S} UTC"
+        failure = health["last_failure"]
+        if failure and health["consecutive_failures"]:
+            return f"ok ({health['consecutive_failures']} failed in a row: {failure['reason']})"
+        return "ok"
+
     @admin.display(description="Keys", ordering="_key_count")
     def key_count(self, obj: Upstream) -> int:
         return obj._key_count
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name=f"{prefix}_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_view(self, request, object_id):
+        """The "Test" button: one GET <base_url>/models with the secret; status and latency."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        upstream = self.get_object(request, object_id)
+        if upstream is None or not self.has_change_permission(request, upstream):
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        probe = upstream_test(upstream=upstream)
+        status = f"HTTP {probe.status}" if probe.status else "no answer"
+        self.message_user(
+            request,
+            f"Test of {upstream.name}: {status} in {probe.latency_ms} ms. {probe.message}",
+            messages.SUCCESS if probe.ok else messages.ERROR,
+        )
+        return HttpResponseRedirect(
+            reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[upstream.pk]
+            )
+        )
 
     def has_delete_permission(self, request, obj=None):
         # Soft delete only (the deactivate action): logs and keys keep pointing at it.
@@ -77,6 +136,10 @@ class UpstreamAdmin(admin.ModelAdmin):
             "is_default": data["is_default"],
             "timeout": data["timeout"],
             "inject_stream_usage": data["inject_stream_usage"],
+            "models": data["models"],
+            "aliases": data["aliases"],
+            "priority": data["priority"],
+            "weight": data["weight"],
         }
         if not change:
             mirror_row(obj, upstream_create(api_key=data["api_key"], **fields))
