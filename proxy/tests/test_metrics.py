@@ -153,3 +153,29 @@ def test_each_series_moves_by_what_was_sent(metered, make_route, provider):
     for secret in (openai_route.raw_key, openai_route.secret, anthropic_route.raw_key):
         assert secret not in text
     assert "metered-model" not in text and "metered-claude" not in text
+
+
+def test_failed_attempts_and_cooling_are_counted_per_upstream(metered, make_route):
+    from conftest import free_port
+
+    route = make_route(
+        name="metered-down", gateway_url=metered.url, base_url=f"http://127.0.0.1:{free_port()}/v1"
+    )
+    before = scrape(metered)
+    for _ in range(2):
+        answer = requests.post(
+            f"{metered.url}/v1/chat/completions",
+            json=CHAT,
+            headers={"Authorization": f"Bearer {route.raw_key}", "Connection": "close"},
+            timeout=15,
+        )
+        assert answer.status_code == 502
+    after = scrape(metered)
+    failures = sum(
+        v - before.get(k, 0.0)
+        for k, v in after.items()
+        if k[0] == "gateway_upstream_attempt_failures_total"
+        and dict(k[1]).get("upstream") == "metered-down"
+    )
+    assert failures == 2
+    assert value(after, "gateway_upstream_cooling", upstream="metered-down") == 0  # 2 < 5
