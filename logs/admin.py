@@ -27,7 +27,7 @@ from logs import admin_display as display
 from logs.export import CONTENT_TYPES, export_lines
 from logs.models import RequestLog
 from logs.search import log_search
-from logs.usage_page import usage_context
+from logs.usage_view import usage_context
 
 # Enough to page through a busy hour; older rows are reached by date or filter.
 COUNT_CAP = 10_000
@@ -359,7 +359,7 @@ class RequestLogAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Usage per day",
+            "title": "Usage",
             **usage_context(request),
         }
         return TemplateResponse(request, "admin/logs/requestlog/usage.html", context)

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from gatewaysite.instances import mirror_row
+from gatewaysite.presentation import status_badge
+from upstreams.admin_display import (
+    logs_links,
+    recent_traffic,
+    timeout_text,
+    traffic_text,
+    upstream_recent_errors,
+)
 from upstreams.forms import UpstreamForm
 from upstreams.models import Upstream
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
+
+
+class UpstreamChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        traffic = recent_traffic()  # one grouped query for the page
+        for upstream in self.result_list:
+            upstream._traffic = traffic.get(upstream.pk)
 
 
 @admin.register(Upstream)
@@ -18,18 +37,26 @@ class UpstreamAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "provider",
+        "state",
         "base_url",
         "secret",
-        "is_default",
-        "is_active",
-        "timeout",
+        "default",
+        "timeout_shown",
         "key_count",
-        "created_at",
+        "traffic",
+        "logs",
     )
     list_filter = ("provider", "is_active", "is_default")
     search_fields = ("name", "base_url")
     ordering = ("name",)
-    readonly_fields = ("secret_hint", "created_at", "updated_at")
+    readonly_fields = (
+        "secret_hint",
+        "created_at",
+        "updated_at",
+        "traffic",
+        "logs",
+        "recent_failures",
+    )
     actions = ("deactivate_selected",)
     save_as = False
 
@@ -47,6 +74,7 @@ class UpstreamAdmin(admin.ModelAdmin):
             return [(None, {"fields": main})]
         return [
             (None, {"fields": [*main, "is_active"]}),
+            ("Traffic", {"fields": ["traffic", "recent_failures", "logs"]}),
             ("Record", {"fields": ["secret_hint", "created_at", "updated_at"]}),
         ]
 
@@ -60,6 +88,59 @@ class UpstreamAdmin(admin.ModelAdmin):
     @admin.display(description="Keys", ordering="_key_count")
     def key_count(self, obj: Upstream) -> int:
         return obj._key_count
+
+    @admin.display(description="State")
+    def state(self, obj: Upstream) -> str:
+        if not obj.is_active:
+            return format_html('<span class="gw-badge gw-muted">{}</span>', "inactive")
+        return format_html('<span class="gw-badge gw-ok">{}</span>', "active")
+
+    @admin.display(description="Default", boolean=True, ordering="is_default")
+    def default(self, obj: Upstream) -> bool:
+        return obj.is_default
+
+    @admin.display(description="Timeout", ordering="timeout")
+    def timeout_shown(self, obj: Upstream) -> str:
+        return timeout_text(obj.timeout)
+
+    @admin.display(description="Last hour")
+    def traffic(self, obj: Upstream) -> str:
+        traffic = getattr(obj, "_traffic", None)
+        if traffic is None and not hasattr(obj, "_traffic"):
+            traffic = recent_traffic().get(obj.pk)
+        return traffic_text(traffic)
+
+    @admin.display(description="Logs")
+    def logs(self, obj: Upstream) -> str:
+        return logs_links(obj)
+
+    @admin.display(description="Recent errors (24 h)")
+    def recent_failures(self, obj: Upstream) -> str:
+        rows = upstream_recent_errors(obj)
+        if not rows:
+            return "none"
+        return format_html_join(
+            "",
+            '<div class="gw-nowrap"><a href="{}">{}</a> {} <span class="gw-clip" '
+            'style="max-width:40em" title="{}">{}</span></div>',
+            (
+                (
+                    reverse("admin:logs_requestlog_change", args=[log.pk]),
+                    f"{log.created_at:%Y-%m-%d %H:%M:%S}",
+                    status_badge(log.status_code),
+                    log.error,
+                    log.error or "—",
+                )
+                for log in rows
+            ),
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return UpstreamChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_upstreams": Upstream.objects.exists()}
+        return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request, obj=None):
         # Soft delete only (the deactivate action): logs and keys keep pointing at it.
