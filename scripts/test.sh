@@ -10,7 +10,7 @@ stamp=.venv/.requirements-dev.sha
 want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing requirements-dev.txt"
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
 
