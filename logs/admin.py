@@ -256,12 +256,12 @@ class RequestLogAdmin(admin.ModelAdmin):
     list_display_links = (display.when,)
     list_filter = (
         StatusClassFilter,
-        "upstream",
-        "api_key",
+        ("upstream", display.titled(admin.RelatedFieldListFilter, "upstream")),
+        ("api_key", display.titled(admin.RelatedFieldListFilter, "key")),
         ModelNameFilter,
-        "is_stream",
+        ("is_stream", display.titled(admin.BooleanFieldListFilter, "stream")),
         "state",
-        "created_at",
+        ("created_at", display.titled(admin.DateFieldListFilter, "date (UTC)")),
     )
     list_select_related = ("api_key", "upstream")
     search_fields = ("request_id",)

@@ -156,7 +156,20 @@ def test_every_console_page_fits_1366_and_1920_px_without_console_errors(
                 page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
                 if _overflow(page) > 0:
                     overflowing[f"{name}@{width}"] = _overflow(page)
+        # Dark mode: the admin's own dark variables, and the gateway's colours with them.
+        page.set_viewport_size({"width": 1366, "height": 900})
+        badge = "#result_list td.field-status .gw-ok"
+        page.goto(console_gateway.url + "/django-admin/logs/requestlog/")
+        light = page.eval_on_selector(badge, "el => getComputedStyle(el).backgroundColor")
+        page.emulate_media(color_scheme="dark")
+        for name, path in _pages(ids)[:5]:
+            page.goto(console_gateway.url + path)
+            page.screenshot(path=str(ARTIFACTS / f"{name}-dark-1366.png"), full_page=True)
+        page.goto(console_gateway.url + "/django-admin/logs/requestlog/")
+        dark = page.eval_on_selector(badge, "el => getComputedStyle(el).backgroundColor")
+        body = page.eval_on_selector("body", "el => getComputedStyle(el).backgroundColor")
     assert overflowing == {}
+    assert light != dark and body != "rgb(255, 255, 255)"
     assert console.errors == []
 
 
