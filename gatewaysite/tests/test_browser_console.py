@@ -283,7 +283,8 @@ def test_the_key_page_shows_status_budget_usage_and_lineage(
         assert "1×" in rows.first.inner_text()
         active = rows.first.locator(".gw-badge")
         assert active.inner_text() == "active"
-        page.click("#changelist-filter a:text('Replaced keys too')")
+        with page.expect_navigation():
+            page.click("#changelist-filter a:text('Replaced keys too')")
         assert page.locator("#result_list tbody tr", has_text="team-beta").count() == 2
         revoked = page.locator("#result_list .gw-badge", has_text="revoked")
         assert revoked.count() == 1
@@ -300,9 +301,11 @@ def test_the_key_page_shows_status_budget_usage_and_lineage(
         assert "claude-sonnet-4" in usage and "gpt-4o-mini" in usage
         lineage = page.locator("#key-lineage tbody tr")
         assert lineage.count() == 2 and "this key" in lineage.nth(1).inner_text()
-        page.click("#key-usage a.gw-chip:text('Today')")
+        with page.expect_navigation():
+            page.click("#key-usage a.gw-chip:text('Today')")
         assert page.locator("#key-usage a[aria-current=true]").inner_text() == "Today"
-        page.click(".object-tools a:text('Logs')")
+        with page.expect_navigation():
+            page.click(".object-tools a:text('Logs')")
         page.wait_for_selector("#result_list")
         keys = set(page.locator("#result_list td.field-key").all_inner_texts())
         assert len(keys) == 1 and keys.pop().startswith("team-beta")
