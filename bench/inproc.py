@@ -33,6 +33,8 @@ def _setup() -> None:
 
 def provision(openai_url: str, anthropic_url: str) -> dict:
     from keys.services import key_create
+    from limits.services import limits_set
+    from prices.services import price_create
     from upstreams.services import upstream_create
 
     openai_up = upstream_create(
@@ -53,7 +55,27 @@ def provision(openai_url: str, anthropic_url: str) -> dict:
     # One key per dialect, so the choice never depends on which upstream is the default.
     _, openai_key = key_create(name="bench openai", upstream_ids=[openai_up.pk])
     _, anthropic_key = key_create(name="bench anthropic", upstream_ids=[anthropic_up.pk])
-    return {"openai_key": openai_key, "anthropic_key": anthropic_key}
+    # The feature rows (section 5): the same OpenAI calls with rate limits set on the key,
+    # then with every limit and both budgets. Limits far above what the bench sends, so
+    # nothing is refused and each request pays the whole admission and settlement.
+    price_create(model="gpt-bench", input=Decimal("2.5"), output=Decimal("10"))
+    limited, limited_key = key_create(name="bench limits", upstream_ids=[openai_up.pk])
+    limits_set(key=limited, rpm_limit=2_000_000_000, tpm_limit=10**15, max_parallel=1_000_000)
+    budgeted, budget_key = key_create(name="bench budget", upstream_ids=[openai_up.pk])
+    limits_set(
+        key=budgeted,
+        rpm_limit=2_000_000_000,
+        tpm_limit=10**15,
+        max_parallel=1_000_000,
+        budget_usd=Decimal(10**9),
+        budget_tokens=10**15,
+    )
+    return {
+        "openai_key": openai_key,
+        "anthropic_key": anthropic_key,
+        "limits_key": limited_key,
+        "budget_key": budget_key,
+    }
 
 
 def _stats(samples: list[float]) -> dict:

@@ -20,12 +20,17 @@ services (bench/inproc.py), starts gunicorn exactly as gunicorn.conf.py configur
      include_usage): requests/s, latency p50/p99, time to first byte for streams, and
      the gateway's CPU time per request (gunicorn master + workers, from /proc).
   3. --streams (1,000) slow streams open at once (20 chunks x 250 ms, natural length 5 s,
-     started evenly over --ramp seconds, 2 by default, so all are open together after it):
-     errors, time to first byte, stretch beyond 5 s, peak RSS of gunicorn (master +
+     started evenly over --ramp seconds, 1 by default, so all are open together after it;
+     --ramp 2,1 runs both): errors, how many finished on time (within 1.2 x 5 s), time
+     to first byte, stretch beyond 5 s, peak RSS of gunicorn (master +
      workers, summed), peak database connections (PostgreSQL: pg_stat_activity for the
      bench database; SQLite: open descriptors on the database file).
   4. the per-request cost of the key check (warm cache), the upstream choice and the
      log writes (log_open + log_finish), timed in-process, --iterations (5,000) each.
+  5. features: the OpenAI chat call of 1 and 2 with three keys (no limits; rpm, tpm and
+     max_parallel set; those and both budgets, USD and tokens), sequential (interleaved
+     rounds direct / each key) and JSON at concurrency 64 (each key in turn, --feature-
+     rounds times, alternating, medians reported) with the gateway's CPU per request.
 
 Then it prints one table. The "direct" column is the first pass's direct call; each
 overhead uses the direct call of its own pass. Everything stays on 127.0.0.1 and every
@@ -59,9 +64,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench import loadgen  # noqa: E402
 from bench.loadgen import percentile  # noqa: E402
+from bench.profile import Profiler  # noqa: E402
 
 PYTHON = sys.executable
 NATURAL_STREAM_SECONDS = 5.0
+ON_TIME = 1.2  # a slow stream that took at most this many times its natural length
 SLOW_HEADERS = {"x-fake-chunks": "20", "x-fake-chunk-delay-ms": "250"}
 
 
@@ -394,6 +401,9 @@ class Target:
     openai_auth: dict[str, str]
     anthropic_auth: dict[str, str]
 
+    def with_openai_key(self, key: str) -> Target:
+        return Target(self.host, self.port, {"Authorization": f"Bearer {key}"}, {})
+
     def request(self, kind: str, extra: dict[str, str] | None = None) -> bytes:
         hostport = f"{self.host}:{self.port}"
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -440,6 +450,9 @@ class PassResult:
     )  # (kind, concurrency, side) -> (Series, cpu_ms or None)
     slow: dict = field(default_factory=dict)  # side -> SlowResult
     costs: dict = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)  # case -> py-spy's summary
+    # feature -> {"seq": Series, "overhead": (p50, p99) s, "rates": [...], "cpu_ms": [...]}
+    features: dict = field(default_factory=dict)
 
 
 def warm_up(gateway: Target, result: PassResult) -> None:
@@ -490,6 +503,15 @@ def run_load(
                         target.host, target.port, data, concurrency=concurrency, duration=0.5
                     )
                 )
+                profiler = None
+                if args.profile and side == "gateway":
+                    profiler = Profiler(
+                        gunicorn.proc.pid,
+                        Path(args.data_dir).resolve()
+                        / f"profile-{result.db}-{kind}-c{concurrency}.txt",
+                        args.duration,
+                        args.profile_rate,
+                    )
                 before = cpu_seconds(gunicorn.pids()) if side == "gateway" else 0.0
                 harness_before = own_cpu_seconds() + cpu_seconds(fake.pids())
                 series = asyncio.run(
@@ -507,6 +529,8 @@ def run_load(
                 if side == "gateway" and series.count:
                     cpu_ms = (cpu_seconds(gunicorn.pids()) - before) * 1000 / series.count
                 result.load[(kind, concurrency, side)] = (series, cpu_ms, harness_ms)
+                if profiler is not None:
+                    result.profiles[f"{kind} c={concurrency}"] = profiler.finish()
 
 
 def run_slow(
@@ -520,16 +544,16 @@ def run_slow(
     sides = [("direct", direct, None)]
     if gateway is not None:
         sides.append(("gateway", gateway, gunicorn))
-    for count in args.streams:
+    for count, ramp in [(c, w) for w in args.ramps for c in args.streams]:
         for side, target, server in sides:
-            say(f"[{result.db}] 3. {count} slow streams over {args.ramp:g} s, {side}")
+            say(f"[{result.db}] 3. {count} slow streams over {ramp:g} s, {side}")
             run = loadgen.burst(
                 target.host,
                 target.port,
                 target.request("slow"),
                 count=count,
                 timeout=NATURAL_STREAM_SECONDS + 30,
-                ramp=args.ramp,
+                ramp=ramp,
             )
             if server is None:
                 found = SlowResult(asyncio.run(run))
@@ -544,11 +568,93 @@ def run_slow(
                     (cpu_seconds(server.pids()) - before) * 1000 / count,
                     sorted(sampler.peak_sockets.values(), reverse=True),
                 )
-            result.slow[(count, side)] = found
+            result.slow[(count, ramp, side)] = found
             if found.series.errors:
                 say(
                     f"[{result.db}]    {found.series.errors} errors, e.g. {found.series.error_samples}"
                 )
+
+
+FEATURES = (
+    ("plain", "no limits"),
+    ("limits", "rpm + tpm + max_parallel"),
+    ("budget", "every limit + USD and token budgets"),
+)
+
+
+def pg_counters(db: Database) -> tuple[int, int] | None:
+    """PostgreSQL's WAL position (bytes) and committed transactions of the bench database."""
+    if db.name != "postgresql":
+        return None
+    import psycopg
+
+    with psycopg.connect(db.pg_maintenance_url, autocommit=True, connect_timeout=5) as conn:
+        wal = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0]
+        commits = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (db.pg_dbname,)
+        ).fetchone()[0]
+    return int(wal), int(commits)
+
+
+def run_features(
+    direct: Target,
+    gateways: dict[str, Target],
+    gunicorn: Gunicorn,
+    db: Database,
+    args,
+    result: PassResult,
+) -> None:
+    """The cost of limits and budgets: the same call with keys that differ only in them."""
+    targets = {"direct": (direct.host, direct.port, direct.request("openai"))}
+    for name, _ in FEATURES:
+        target = gateways[name]
+        targets[name] = (target.host, target.port, target.request("openai"))
+    say(f"[{result.db}] 5. features, sequential: {args.sequential} interleaved rounds")
+    series = asyncio.run(loadgen.sequential(targets, args.sequential, warmup=100))
+    base = series["direct"].latencies
+    for name, _ in FEATURES:
+        lat = series[name].latencies
+        result.features[name] = {
+            "seq": series[name],
+            "overhead": (
+                percentile(lat, 50) - percentile(base, 50),
+                percentile(lat, 99) - percentile(base, 99),
+            ),
+            "rates": [],
+            "cpu_ms": [],
+            "wal_bytes": [],
+            "commits": [],
+            "errors": series[name].errors,
+        }
+    for round_ in range(args.feature_rounds):
+        # Alternating order, so a neighbour's load falls on every key alike.
+        order = FEATURES if round_ % 2 == 0 else FEATURES[::-1]
+        for name, _ in order:
+            target = gateways[name]
+            data = target.request("openai")
+            say(f"[{result.db}] 5. features, JSON c=64 {name}: {args.duration:.0f}s")
+            asyncio.run(
+                loadgen.concurrent(target.host, target.port, data, concurrency=64, duration=0.5)
+            )
+            before = cpu_seconds(gunicorn.pids())
+            pg_before = pg_counters(db)
+            s = asyncio.run(
+                loadgen.concurrent(
+                    target.host, target.port, data, concurrency=64, duration=args.duration
+                )
+            )
+            found = result.features[name]
+            pg_after = pg_counters(db)
+            if pg_before and pg_after and s.count:
+                # Includes what else runs on the server meanwhile (autovacuum, other
+                # databases' WAL): an upper figure on a shared machine.
+                found["wal_bytes"].append((pg_after[0] - pg_before[0]) / s.count)
+                found["commits"].append((pg_after[1] - pg_before[1]) / s.count)
+            found["rates"].append(s.rate)
+            found["cpu_ms"].append((cpu_seconds(gunicorn.pids()) - before) * 1000 / max(1, s.count))
+            found["errors"] += s.errors
+            if s.errors:
+                say(f"[{result.db}]    {s.errors} errors, e.g. {s.error_samples}")
 
 
 def run_costs(env: dict[str, str], args, result: PassResult) -> None:
@@ -631,6 +737,13 @@ def run_pass(kind: str, fake: FakeProviderProcess, args) -> PassResult:
             run_load(direct, gateway, gunicorn, fake, args, result)
         if 3 in sections:
             run_slow(direct, gateway, gunicorn, db, args, result)
+        if 5 in sections:
+            gateways = {
+                "plain": gateway,
+                "limits": gateway.with_openai_key(keys["limits_key"]),
+                "budget": gateway.with_openai_key(keys["budget_key"]),
+            }
+            run_features(direct, gateways, gunicorn, db, args, result)
     finally:
         gunicorn.stop()
     if 4 in sections:
@@ -737,21 +850,31 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
         worst = max(series.latencies) / NATURAL_STREAM_SECONDS - 1
         return f"{p50 * 100:+.1f}% / {worst * 100:+.1f}%"
 
-    for n in args.streams:
-        if (n, "direct") not in first.slow:
-            continue
-        direct = first.slow[(n, "direct")].series
+    def on_time(series) -> str:
+        late = NATURAL_STREAM_SECONDS * ON_TIME
+        return str(sum(1 for latency in series.latencies if latency <= late))
 
-        def slow(field_name: str, show, n=n):
+    for n, ramp in [(c, w) for w in args.ramps for c in args.streams]:
+        if (n, ramp, "direct") not in first.slow:
+            continue
+        direct = first.slow[(n, ramp, "direct")].series
+
+        def slow(field_name: str, show, n=n, ramp=ramp):
             def cell(r) -> str:
-                found = r.slow.get((n, "gateway"))
+                found = r.slow.get((n, ramp, "gateway"))
                 value = getattr(found, field_name, None) if found else None
                 return show(value) if value is not None else "-"
 
             return cell
 
-        label = f"3 {n} slow streams (20 x 250 ms, started over {args.ramp:g} s): errors"
+        label = f"3 {n} slow streams (20 x 250 ms, started over {ramp:g} s): errors"
         row(label, str(direct.errors), slow("series", lambda s: str(s.errors)), "0")
+        row(
+            f"  finished on time (within {ON_TIME:g} x 5 s)",
+            on_time(direct),
+            slow("series", on_time),
+            str(n),
+        )
         row(
             "  streams open at once (peak)",
             str(direct.peak_open),
@@ -792,6 +915,55 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
                 "",
                 cost("log_open_finish_released"),
             )
+
+    def feature(name: str, show):
+        def cell(r) -> str:
+            found = r.features.get(name)
+            return show(found) if found else "-"
+
+        return cell
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2]
+
+    if any(r.features for r in results):
+        for name, label in FEATURES:
+            row(
+                f"5 {label}: overhead p50 / p99 ms",
+                "",
+                feature(
+                    name,
+                    lambda f: with_errors(
+                        f"{ms(f['overhead'][0])} / {ms(f['overhead'][1])}", f["seq"]
+                    ),
+                ),
+                "" if name == "plain" else "<= no limits + 0.3 (p50)",
+            )
+            row(
+                "  JSON c=64 requests/s (median) / gateway CPU per request ms",
+                "",
+                feature(
+                    name,
+                    lambda f: (
+                        f"{median(f['rates']):.0f} / {median(f['cpu_ms']):.2f}"
+                        + (f" ({f['errors']} err)" if f["errors"] else "")
+                    ),
+                ),
+                "" if name == "plain" else ">= 85% of no limits",
+            )
+            row(
+                "  PostgreSQL: WAL bytes / transactions per request",
+                "",
+                feature(
+                    name,
+                    lambda f: (
+                        f"{median(f['wal_bytes']):.0f} / {median(f['commits']):.1f}"
+                        if f["wal_bytes"]
+                        else "-"
+                    ),
+                ),
+            )
     return rows
 
 
@@ -827,7 +999,13 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated: sqlite, postgresql (default both)",
     )
     parser.add_argument(
-        "--sections", default="1,2,3,4", help="which measures to run (default 1,2,3,4)"
+        "--sections", default="1,2,3,4,5", help="which measures to run (default 1,2,3,4,5)"
+    )
+    parser.add_argument(
+        "--feature-rounds",
+        type=int,
+        default=3,
+        help="JSON c=64 runs per key in section 5, alternating (default 3)",
     )
     parser.add_argument(
         "--direct-only", action="store_true", help="no gateway: test the harness itself"
@@ -845,10 +1023,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--ramp",
-        type=float,
-        default=2.0,
-        help="seconds over which the slow streams start (default 2; a stream lasts 5 s, so all "
-        "are open together after it); 0 sends them in one burst",
+        default="1",
+        help="seconds over which the slow streams start, or several: 2,1 (default 1: 1,000 "
+        "streams started within one second; a stream lasts 5 s, so all are open together "
+        "after it); 0 sends them in one burst",
     )
     parser.add_argument(
         "--iterations", type=int, help="in-process iterations (default 5000; quick 1000)"
@@ -868,6 +1046,15 @@ def main(argv: list[str] | None = None) -> None:
         help="database to DROP and CREATE for the PostgreSQL pass (BENCH_POSTGRES_URL)",
     )
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the workers with py-spy during section 2's gateway cases (bench/profile.py); "
+        "the sampler takes CPU too, so figures of a profiled run are not for the README",
+    )
+    parser.add_argument(
+        "--profile-rate", type=int, default=200, help="py-spy samples per second (default 200)"
+    )
     args = parser.parse_args(argv)
 
     defaults = {
@@ -881,6 +1068,7 @@ def main(argv: list[str] | None = None) -> None:
             setattr(args, name, quick if args.quick else full)
     args.sections = {int(s) for s in args.sections.split(",") if s.strip()}
     args.streams = [int(n) for n in str(args.streams).split(",") if n.strip()]
+    args.ramps = [float(r) for r in str(args.ramp).split(",") if r.strip()]
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     for k in kinds:
         if k not in ("sqlite", "postgresql"):
@@ -907,6 +1095,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         fake.stop()
     print_table(results, args)
+    for r in results:
+        for case, text in r.profiles.items():
+            print(f"\nProfile, {r.db}, {case} (py-spy, every worker):\n{text}")
     if args.json:
         Path(args.json).write_text(json.dumps([_raw(r) for r in results], indent=1, default=str))
 
@@ -933,16 +1124,28 @@ def _raw(r: PassResult) -> dict:
             for (k, c, side), (v, cpu, _) in r.load.items()
         },
         "slow": {
-            f"{count}/{side}": {
+            f"{count}/{ramp:g}s/{side}": {
                 **s(v.series),
                 "peak_rss": v.peak_rss,
                 "peak_db": v.peak_db,
                 "cpu_ms": v.cpu_ms,
                 "sockets": v.sockets,
             }
-            for (count, side), v in r.slow.items()
+            for (count, ramp, side), v in r.slow.items()
         },
         "costs": r.costs,
+        "features": {
+            name: {
+                "overhead_p50": f["overhead"][0],
+                "overhead_p99": f["overhead"][1],
+                "rates": f["rates"],
+                "cpu_ms": f["cpu_ms"],
+                "wal_bytes": f["wal_bytes"],
+                "commits": f["commits"],
+                "errors": f["errors"],
+            }
+            for name, f in r.features.items()
+        },
     }
 
 

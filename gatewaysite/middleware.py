@@ -6,12 +6,15 @@ from django.core.exceptions import BadRequest
 from django.db import OperationalError
 from django.http import HttpResponse, JsonResponse
 
+from gatewaysite.versioning import versions_read_once
+
 # Django's CommonMiddleware sets the length of a whole (not streamed) answer.
 _FRAMING = frozenset({"content-length"})
 
 
 class ProxyAnswerHeadersMiddleware:
-    """A /v1 answer carries only the headers the proxy gave it.
+    """A /v1 answer carries only the headers the proxy gave it, and its request reads
+    every version row in one query (gatewaysite.versioning.versions_read_once).
 
     The proxy marks its answers with `proxy_headers` (the names it set: the upstream's
     headers and the gateway's documented ones). Whatever the middleware inside added
@@ -23,7 +26,12 @@ class ProxyAnswerHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
+        if request.path_info.startswith("/v1/"):
+            # Until the view returns (a streamed answer's end is priced after it).
+            with versions_read_once():
+                response = self.get_response(request)
+        else:
+            response = self.get_response(request)
         kept = getattr(response, "proxy_headers", None)
         if kept is not None:
             kept = kept | _FRAMING

@@ -1,12 +1,11 @@
-"""Where the counters live: the one place that reads and writes them (the one Redis seam).
+"""Where the counters live: the one place that chooses between the database and Redis.
 
 By default the database (SQLite or PostgreSQL) holds them, so every worker of every
-instance that shares it sees the same counts: admission is one transaction that locks
-the lineage's KeyLimits row (PostgreSQL: SELECT … FOR UPDATE; SQLite: the IMMEDIATE
-transaction already holds the write lock), counts, and inserts the reservation.
-With REDIS_URL they live in Redis instead, where one Lua script counts and reserves
-(a script runs alone). Either way check and reservation are one atomic step: N workers
-never admit N times.
+instance that shares it sees the same counts (limits/db_store.py: admission is one
+round trip on PostgreSQL, one short IMMEDIATE transaction on SQLite, each under the
+lineage's lock). With REDIS_URL they live in Redis instead, where one Lua script counts
+and reserves (a script runs alone; limits/redis_store.py). Either way check and
+reservation are one atomic step: N workers never admit N times.
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import Sum
 
-from limits import redis_store, windows
+from limits import db_store, redis_store, windows
 from limits.exceptions import BudgetExceeded, RateLimited
-from limits.models import KeyLimits, Reservation, Spend
+from limits.models import Reservation, Spend
 from limits.selectors import Policy
 
 
@@ -40,9 +38,10 @@ class Demand:
 class Ticket:
     """An admitted request's reservation, until it is settled."""
 
-    reservation_id: int
+    reservation_id: int | None  # None: nothing in flight to release (no parallel, no budget)
     policy: Policy
     demand: Demand
+    at_second: int | None = None  # the second it was counted in (database, rpm or tpm)
 
 
 def counters_admit(*, policy: Policy, demand: Demand, hold_seconds: float) -> Ticket:
@@ -53,44 +52,7 @@ def counters_admit(*, policy: Policy, demand: Demand, hold_seconds: float) -> Ti
     """
     if settings.REDIS_URL:
         return redis_store.admit(policy=policy, demand=demand, hold_seconds=hold_seconds)
-    with transaction.atomic():
-        list(KeyLimits.objects.select_for_update().filter(pk=policy.id).values_list("pk"))
-        now = time.time()
-        since = now - windows.ROLLING_SECONDS
-        recent = Q(admitted_at__gt=since)
-        live = Q(settled=False, expires_at__gt=now)
-        in_window = live & Q(window_start=demand.window_start)
-        counts = Reservation.objects.filter(limits_id=policy.id).aggregate(
-            recent=Count("id", filter=recent),
-            oldest=Min("admitted_at", filter=recent),
-            recent_tokens=Sum("tokens", filter=recent),
-            in_flight=Count("id", filter=live),
-            reserved_tokens=Sum("tokens", filter=in_window),
-            reserved_usd=Sum("usd", filter=in_window),
-        )
-        check_rates(policy, counts, now)
-        if policy.budget_tokens is not None or policy.budget_usd is not None:
-            spent = (
-                Spend.objects.filter(limits_id=policy.id, window_start=demand.window_start)
-                .values_list("spent_tokens", "spent_usd")
-                .first()
-            ) or (0, Decimal(0))
-            check_budget(policy, demand, counts, spent, now)
-        reservation = Reservation.objects.create(
-            limits_id=policy.id,
-            admitted_at=now,
-            expires_at=now + hold_seconds,
-            window_start=demand.window_start,
-            tokens=demand.tokens,
-            usd=demand.usd,
-        )
-        # Rows that can no longer count towards anything: out of the rolling minute and
-        # settled (or expired). Deleted here, under the lock, so the table stays as
-        # small as one minute of traffic plus what is in flight.
-        Reservation.objects.filter(limits_id=policy.id, admitted_at__lte=since).filter(
-            Q(settled=True) | Q(expires_at__lte=now)
-        ).delete()
-    return Ticket(reservation_id=reservation.id, policy=policy, demand=demand)
+    return db_store.admit(policy=policy, demand=demand, hold_seconds=hold_seconds, now=time.time())
 
 
 def check_rates(policy: Policy, counts: dict, now: float) -> None:
@@ -152,20 +114,18 @@ def counters_settle(*, ticket: Ticket, tokens: int, usd: Decimal | None) -> None
     if settings.REDIS_URL:
         redis_store.settle(ticket=ticket, tokens=tokens, usd=usd)
         return
-    policy = ticket.policy
-    with transaction.atomic():
-        Reservation.objects.filter(pk=ticket.reservation_id).update(
-            settled=True, tokens=tokens, usd=usd
-        )
-        if policy.budget_tokens is None and policy.budget_usd is None:
-            return
-        changes = {"spent_tokens": F("spent_tokens") + tokens}
-        if usd is not None:
-            changes["spent_usd"] = F("spent_usd") + usd
-        window = ticket.demand.window_start
-        if not Spend.objects.filter(limits_id=policy.id, window_start=window).update(**changes):
-            Spend.objects.get_or_create(limits_id=policy.id, window_start=window)
-            Spend.objects.filter(limits_id=policy.id, window_start=window).update(**changes)
+    db_store.settle(ticket=ticket, tokens=tokens, usd=usd)
+
+
+def counters_settle_statements(
+    *, ticket: Ticket, tokens: int, usd: Decimal | None
+) -> list[tuple[str, list]]:
+    """The database writes that settle the ticket, to run with another write in one
+    round trip; with the counters in Redis, settles there now and returns none."""
+    if settings.REDIS_URL:
+        redis_store.settle(ticket=ticket, tokens=tokens, usd=usd)
+        return []
+    return db_store.settle_statements(ticket=ticket, tokens=tokens, usd=usd)
 
 
 def counters_window_totals(*, windows_of: dict) -> dict:
@@ -182,7 +142,7 @@ def counters_window_totals(*, windows_of: dict) -> dict:
             totals[(row.limits_id, row.window_start)][:2] = [row.spent_tokens, row.spent_usd]
     in_flight = (
         Reservation.objects.filter(
-            limits_id__in=ids, window_start__in=starts, settled=False, expires_at__gt=time.time()
+            limits_id__in=ids, window_start__in=starts, expires_at__gt=time.time()
         )
         .values("limits_id", "window_start")
         .annotate(tokens=Sum("tokens"), usd=Sum("usd"))

@@ -52,27 +52,45 @@ class KeyLimitsLink(models.Model):
 
 
 class Reservation(models.Model):
-    """One admitted request: counts towards rpm while recent, towards max_parallel and the
-    budget's `reserved` until settled or expired (a worker that died never settles)."""
+    """One admitted request in flight: counts towards max_parallel and the budget's
+    `reserved` until it is settled (deleted then) or expires (a worker that died never
+    settles). Only a lineage with max_parallel or a budget needs one."""
 
     id = models.BigAutoField(primary_key=True)
     limits = models.ForeignKey(KeyLimits, on_delete=models.CASCADE, db_index=False)
-    # Epoch seconds (float): compared with the rolling minute on every admission.
-    admitted_at = models.FloatField()
+    # Epoch seconds: a reservation still here after it counts for nothing.
     expires_at = models.FloatField()
     window_start = models.DateTimeField()
-    # Reserved worst case until settled; then what was recorded.
-    tokens = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)  # the reserved worst case
     usd = models.DecimalField(null=True, blank=True, **USD)
-    settled = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
-            models.Index(fields=["limits", "admitted_at"], name="limits_resv_recent_idx"),
+            models.Index(fields=["limits", "expires_at"], name="limits_resv_live_idx"),
         ]
 
     def __str__(self) -> str:
         return f"reservation {self.pk}"
+
+
+class SecondCount(models.Model):
+    """Requests admitted in one second of one lineage, and their tokens (reserved, then as
+    recorded): the rolling minute of rpm_limit and tpm_limit is the sum of at most 61 of
+    these, however many requests it holds."""
+
+    id = models.BigAutoField(primary_key=True)
+    limits = models.ForeignKey(KeyLimits, on_delete=models.CASCADE, db_index=False)
+    at_second = models.BigIntegerField()  # epoch seconds, floored
+    requests = models.PositiveIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["limits", "at_second"], name="limits_second_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"second {self.at_second}"
 
 
 class Spend(models.Model):

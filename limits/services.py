@@ -144,10 +144,10 @@ def limits_admit(
     )
 
 
-def limits_settle(
-    *, ticket: Ticket, status: int, total_tokens: int | None, cost_usd: Decimal | None = None
-) -> None:
-    """Replace a request's reservation with what it recorded, however it ended.
+def _recorded(
+    ticket: Ticket, status: int, total_tokens: int | None, cost_usd: Decimal | None
+) -> tuple[int, Decimal | None]:
+    """What a request spent, however it ended.
 
     Usage that could not be read is never taken as zero: an answer that started (2xx)
     keeps its whole reservation as spent; one that failed (no answer, or an error
@@ -162,4 +162,23 @@ def limits_settle(
     usd = cost_usd
     if usd is None and demand.usd is not None:
         usd = demand.usd if billed else Decimal(0)
+    return tokens, usd
+
+
+def limits_settle(
+    *, ticket: Ticket, status: int, total_tokens: int | None, cost_usd: Decimal | None = None
+) -> None:
+    """Replace a request's reservation with what it recorded, however it ended."""
+    tokens, usd = _recorded(ticket, status, total_tokens, cost_usd)
     counters.counters_settle(ticket=ticket, tokens=tokens, usd=usd)
+
+
+def limits_settle_statements(
+    *, ticket: Ticket, status: int, total_tokens: int | None, cost_usd: Decimal | None = None
+) -> list[tuple[str, list]]:
+    """As limits_settle, as database writes to run in the same statement as the request's
+    log row (logs.services.log_finish's `also`): one round trip for both, and a settled
+    request always has its finished row. With the counters in Redis it settles there at
+    once and returns no writes."""
+    tokens, usd = _recorded(ticket, status, total_tokens, cost_usd)
+    return counters.counters_settle_statements(ticket=ticket, tokens=tokens, usd=usd)

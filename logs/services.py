@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -62,8 +63,13 @@ def log_finish(
     error: str = "",
     upstream_id: uuid.UUID | None = None,
     model: str | None = None,
+    also: Sequence[tuple[str, list]] = (),
 ) -> None:
-    """Record how a request ended. Token counts left as None stay unknown (null)."""
+    """Record how a request ended. Token counts left as None stay unknown (null).
+
+    `also`: other writes (sql, params) made atomically with this one, in the same round
+    trip on PostgreSQL (limits.services.limits_settle_statements).
+    """
     fields = {
         "status_code": status_code,
         "duration_ms": duration_ms,
@@ -82,7 +88,7 @@ def log_finish(
         fields["upstream_id"] = upstream_id
     if model is not None:
         fields["model"] = model[:200]
-    update_row(log_id, fields)
+    update_row(log_id, fields, also)
 
 
 def log_record(

@@ -16,7 +16,8 @@ The recipe, in order (`_serve`):
   7. relay the answer as it arrives             proxy.relay.Relay
   8. finish the row when the answer ends, however it ends     logs.services.log_finish
      priced at the prices in force then          prices.selectors.price_for, prices.cost
-     and settle the reservation to what was recorded    limits.services.limits_settle
+     and settle the reservation to what was recorded, in the row's own write
+                                                limits.services.limits_settle_statements
 
 A request refused before step 6 gets one finished row (logs.services.log_record) and
 an error in the caller's dialect; so does one whose upstream cannot be reached.
@@ -44,7 +45,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
-from limits.services import limits_admit, limits_settle
+from limits.services import limits_admit, limits_settle, limits_settle_statements
 from logs.services import log_finish, log_open, log_record
 from prices.cost import cost_usd
 from prices.selectors import price_for
@@ -280,6 +281,7 @@ def _finisher(call: _Call):
         cost = None
         try:
             cost = _cost(call, ending)
+            settlement = _settlement(call, ending, cost)
             log_finish(
                 log_id=call.log_id,  # type: ignore[arg-type]
                 status_code=ending.status,
@@ -288,8 +290,10 @@ def _finisher(call: _Call):
                 error=ending.error or _upstream_error(call),
                 cost_usd=cost,
                 **ending.usage.as_log_fields(),
+                also=settlement,
             )
         except DatabaseError:
+            # A settlement lost with the row: the reservation expires on its own.
             logger.warning(
                 "request %s ended (%s) but its log row could not be finished: database unavailable",
                 call.request_id,
@@ -298,6 +302,19 @@ def _finisher(call: _Call):
         _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens, cost=cost)
 
     return finish
+
+
+def _settlement(call: _Call, ending: Ending, cost) -> list[tuple[str, list]]:
+    """Takes the request's reservation: the writes that settle it with the row's last one."""
+    ticket, call.ticket = call.ticket, None
+    if ticket is None:
+        return []
+    return limits_settle_statements(
+        ticket=ticket,  # type: ignore[arg-type]
+        status=ending.status,
+        total_tokens=ending.usage.total_tokens,
+        cost_usd=cost,
+    )
 
 
 def _upstream_error(call: _Call) -> str:

@@ -1,0 +1,293 @@
+"""The counters in the database (the default): admission and settlement in plain SQL.
+
+Per lineage (one KeyLimits row):
+  SecondCount  requests admitted per second and their tokens: the rolling minute
+               (rpm_limit, tpm_limit) is the sum of the last 61 seconds' rows, so the
+               count costs the same at 1 request a minute or 1,000 a second
+  Reservation  one row per request in flight, deleted when it is settled (max_parallel
+               and what budgets have reserved); expired rows are a dead worker's
+  Spend        what each budget window spent, as recorded
+
+Admission locks the lineage's KeyLimits row, prunes, counts, decides and reserves, in
+one transaction: on PostgreSQL one call of the `limits_admit` function (migration 0002),
+one round trip; on SQLite one short IMMEDIATE transaction (its write lock is the lock).
+Settlement only adds and deletes (no read, no lock: increments commute), so it can ride
+in the same statement as the log row's last write (`settle_statements`).
+
+Through the ORM, admission took 3.2 ms p50 on SQLite and 3.9 ms on PostgreSQL
+(in-process, loaded machine), and counted every row of the rolling minute (tens of
+thousands at the bench's rate); see the README's Limits and budgets for what this costs.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import math
+from decimal import Decimal
+
+from django.db import connection
+
+from gatewaysite.short_transaction import short_transaction
+from limits.exceptions import RateLimited
+from limits.models import Reservation, SecondCount, Spend
+
+# A request counts for the seconds floor(now) - 60 .. floor(now): never fewer than the
+# 60 s that rpm_limit promises, at most one second more.
+COUNTED_SECONDS = 61
+
+_USD_CONTEXT = decimal.Context(prec=24)
+_USD_STEP = Decimal("1e-10")
+
+_LIMITS = Reservation._meta.get_field("limits")
+_WINDOW = Reservation._meta.get_field("window_start")
+
+
+@functools.cache
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _usd(value) -> Decimal:
+    """A sum of USD as the ORM would give it (SQLite sums decimals as floats)."""
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return _USD_CONTEXT.create_decimal_from_float(value).quantize(_USD_STEP)
+    return Decimal(value)
+
+
+# The fields' own conversions cost about 50 µs a request; a lineage's id and its window
+# start repeat from request to request, so they are converted once.
+_prepared: dict = {}
+
+
+def _prepare(field, value):
+    try:
+        return _prepared[(field.attname, value)]
+    except KeyError:
+        if len(_prepared) >= 10_000:
+            _prepared.clear()
+        found = _prepared[(field.attname, value)] = field.get_db_prep_save(value, connection)
+        return found
+
+
+def _params(policy, demand) -> tuple:
+    # A Decimal goes as it is: psycopg sends it exactly, SQLite's adapter as its text.
+    return _prepare(_LIMITS, policy.id), _prepare(_WINDOW, demand.window_start), demand.usd
+
+
+def admit(*, policy, demand, hold_seconds: float, now: float):
+    """Reserve `demand` against the policy (see counters.counters_admit)."""
+    from limits.counters import Ticket, check_budget, check_rates
+
+    rates = policy.rpm_limit is not None or policy.tpm_limit is not None
+    live = policy.max_parallel is not None or _has_budget(policy)
+    if connection.vendor == "postgresql":
+        reservation_id, admitted, counts, spent = _admit_postgresql(
+            policy, demand, now, hold_seconds, rates, live
+        )
+    else:
+        reservation_id, admitted, counts, spent = _admit_sqlite(
+            policy, demand, now, hold_seconds, rates, live
+        )
+    if not admitted:
+        # The database decided; the same counts word the refusal.
+        check_rates(policy, counts, now)
+        if _has_budget(policy):
+            check_budget(policy, demand, counts, spent, now)
+        raise RateLimited("The key's limits refused this request", retry_after=1)
+    return Ticket(
+        reservation_id=reservation_id,
+        policy=policy,
+        demand=demand,
+        at_second=math.floor(now) if rates else None,
+    )
+
+
+def _has_budget(policy) -> bool:
+    return policy.budget_tokens is not None or policy.budget_usd is not None
+
+
+def _counts(recent, recent_tokens, oldest, in_flight, reserved_tokens, reserved_usd) -> dict:
+    return {
+        "recent": int(recent or 0),
+        # The second a request was counted in leaves the minute COUNTED_SECONDS after
+        # its start; check_rates adds the 60 of the rolling minute.
+        "oldest": oldest + COUNTED_SECONDS - 60 if oldest is not None else None,
+        "recent_tokens": int(recent_tokens or 0),
+        "in_flight": int(in_flight or 0),
+        "reserved_tokens": int(reserved_tokens or 0),
+        "reserved_usd": _usd(reserved_usd),
+    }
+
+
+def _admit_postgresql(policy, demand, now, hold_seconds, rates, live):
+    limits_id, window, usd = _params(policy, demand)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM limits_admit(%s::uuid, %s::float8, %s::float8, %s::timestamptz,"
+            " %s::bigint, %s::numeric, %s::bigint, %s::bigint, %s::bigint, %s::bigint,"
+            " %s::numeric, %s, %s, %s)",
+            [
+                limits_id,
+                now,
+                now + hold_seconds,
+                window,
+                demand.tokens,
+                usd,
+                policy.rpm_limit,
+                policy.tpm_limit,
+                policy.max_parallel,
+                policy.budget_tokens,
+                policy.budget_usd,
+                rates,
+                live,
+                _has_budget(policy),
+            ],
+        )
+        row = cursor.fetchone()
+    reservation_id, admitted, *counted, spent_tokens, spent_usd = row
+    return reservation_id, admitted, _counts(*counted), (int(spent_tokens), _usd(spent_usd))
+
+
+@functools.cache
+def _sqlite_count_sql() -> str:
+    seconds, reservations, spend = _table(SecondCount), _table(Reservation), _table(Spend)
+    # One statement for every count: each statement through Django's cursor costs about
+    # 25 µs of Python. Rows that count for nothing any more are only reported here
+    # (stale_*), and deleted in the rare admissions that find some.
+    return f"""
+        SELECT s.*, r.*, p.* FROM
+        (SELECT sum(CASE WHEN at_second > %s THEN requests END),
+                sum(CASE WHEN at_second > %s THEN tokens END),
+                min(CASE WHEN at_second > %s THEN at_second END),
+                count(CASE WHEN at_second <= %s THEN 1 END)
+           FROM {seconds} WHERE limits_id = %s) AS s,
+        (SELECT count(CASE WHEN expires_at > %s THEN 1 END),
+                sum(CASE WHEN expires_at > %s AND window_start = %s THEN tokens END),
+                sum(CASE WHEN expires_at > %s AND window_start = %s THEN usd END),
+                count(CASE WHEN expires_at <= %s THEN 1 END)
+           FROM {reservations} WHERE limits_id = %s) AS r,
+        (SELECT coalesce(max(spent_tokens), 0), max(spent_usd)
+           FROM {spend} WHERE limits_id = %s AND window_start = %s) AS p
+    """  # noqa: S608 - our own table names
+
+
+def _admit_sqlite(policy, demand, now, hold_seconds, rates, live):
+    limits_id, window, usd = _params(policy, demand)
+    second = math.floor(now)
+    gone = second - COUNTED_SECONDS  # this second and older no longer count
+    reservation_id = None
+    # IMMEDIATE (settings): BEGIN takes the database's write lock, which is the lock.
+    with short_transaction() as cursor:
+        cursor.execute(
+            _sqlite_count_sql(),
+            [gone, gone, gone, gone, limits_id, now, now, window, now, window, now, limits_id]
+            + [limits_id, window],
+        )
+        (
+            recent,
+            recent_tokens,
+            oldest,
+            stale_seconds,
+            in_flight,
+            reserved_tokens,
+            reserved_usd,
+            stale_reservations,
+            spent_tokens,
+            spent_usd,
+        ) = cursor.fetchone()
+        counts = _counts(recent, recent_tokens, oldest, in_flight, reserved_tokens, reserved_usd)
+        spent = (int(spent_tokens), _usd(spent_usd))
+        if stale_seconds:
+            cursor.execute(
+                f"DELETE FROM {_table(SecondCount)} WHERE limits_id = %s AND at_second <= %s",  # noqa: S608
+                [limits_id, gone],
+            )
+        if stale_reservations:
+            cursor.execute(
+                f"DELETE FROM {_table(Reservation)} WHERE limits_id = %s AND expires_at <= %s",  # noqa: S608
+                [limits_id, now],
+            )
+        if not _fits(policy, demand, counts, spent):
+            return None, False, counts, spent
+        if live:
+            cursor.execute(
+                f"INSERT INTO {_table(Reservation)} "  # noqa: S608
+                "(limits_id, expires_at, window_start, tokens, usd) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                [limits_id, now + hold_seconds, window, demand.tokens, usd],
+            )
+            reservation_id = cursor.fetchone()[0]
+        if rates:
+            cursor.execute(
+                f"INSERT INTO {_table(SecondCount)} "  # noqa: S608
+                "(limits_id, at_second, requests, tokens) VALUES (%s, %s, 1, %s) "
+                "ON CONFLICT (limits_id, at_second) DO UPDATE "
+                "SET requests = requests + 1, tokens = tokens + excluded.tokens",
+                [limits_id, second, demand.tokens],
+            )
+    return reservation_id, True, counts, spent
+
+
+def _fits(policy, demand, counts: dict, spent: tuple[int, Decimal]) -> bool:
+    """The admission rule, as limits_admit (migration 0002) has it for PostgreSQL."""
+    if policy.rpm_limit is not None and counts["recent"] >= policy.rpm_limit:
+        return False
+    if policy.tpm_limit is not None and counts["recent_tokens"] >= policy.tpm_limit:
+        return False
+    if policy.max_parallel is not None and counts["in_flight"] >= policy.max_parallel:
+        return False
+    if policy.budget_tokens is not None and demand.tokens > 0:
+        if demand.tokens > policy.budget_tokens - spent[0] - counts["reserved_tokens"]:
+            return False
+    if policy.budget_usd is not None and demand.usd is not None:
+        if demand.usd > policy.budget_usd - spent[1] - counts["reserved_usd"]:
+            return False
+    return True
+
+
+def settle_statements(*, ticket, tokens: int, usd: Decimal | None) -> list[tuple[str, list]]:
+    """The writes that replace the ticket's reservation with what was recorded.
+
+    Only deletes and increments, in any order, none reading another's result: they can
+    run as one statement with the log row's update (logs.sql.update_row's `also`).
+    """
+    policy, demand = ticket.policy, ticket.demand
+    limits_id, window, _ = _params(policy, demand)
+    statements = []
+    if ticket.reservation_id is not None:
+        statements.append(
+            (f"DELETE FROM {_table(Reservation)} WHERE id = %s", [ticket.reservation_id])  # noqa: S608
+        )
+    if ticket.at_second is not None and tokens != demand.tokens:
+        statements.append(
+            (
+                f"UPDATE {_table(SecondCount)} SET tokens = tokens + %s "  # noqa: S608
+                "WHERE limits_id = %s AND at_second = %s",
+                [tokens - demand.tokens, limits_id, ticket.at_second],
+            )
+        )
+    if _has_budget(policy):
+        spend = _table(Spend)
+        statements.append(
+            (
+                f"INSERT INTO {spend} (limits_id, window_start, spent_tokens, spent_usd) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (limits_id, window_start) DO UPDATE "
+                f"SET spent_tokens = {spend}.spent_tokens + excluded.spent_tokens, "
+                f"spent_usd = {spend}.spent_usd + excluded.spent_usd",
+                [limits_id, window, tokens, usd or Decimal(0)],
+            )
+        )
+    return statements
+
+
+def settle(*, ticket, tokens: int, usd: Decimal | None) -> None:
+    """Settle on its own (a request that ended without a log row's last write)."""
+    statements = settle_statements(ticket=ticket, tokens=tokens, usd=usd)
+    with short_transaction() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)

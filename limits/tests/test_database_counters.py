@@ -1,0 +1,99 @@
+"""The database's counters over time, with the clock given: the rolling minute counted
+per second, in-flight reservations that expire, and settlement's adjustments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from limits import db_store, windows
+from limits.counters import Demand, counters_window_totals
+from limits.exceptions import BudgetExceeded, RateLimited
+from limits.selectors import limits_policy_for_key
+from limits.services import limits_set
+
+pytestmark = pytest.mark.django_db
+
+T0 = 1_800_000_000.25  # a fixed epoch second, a quarter in
+WINDOW = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+
+
+def demand(tokens: int = 0, usd: Decimal | None = None) -> Demand:
+    return Demand(tokens=tokens, usd=usd, window_start=WINDOW, resets_at=None)
+
+
+def policy_of(make_key, **limits):
+    key, _ = make_key()
+    limits_set(key=key, **limits)
+    return limits_policy_for_key(key_id=key.pk)
+
+
+def admit(policy, at: float, **wanted):
+    return db_store.admit(policy=policy, demand=demand(**wanted), hold_seconds=30, now=at)
+
+
+def settle(ticket, tokens: int, usd: Decimal | None = None) -> None:
+    db_store.settle(ticket=ticket, tokens=tokens, usd=usd)
+
+
+@pytest.mark.parametrize(
+    ("later", "admitted"),
+    [
+        (59.0, False),  # inside the minute
+        (60.5, False),  # 60 s after the first request's second began: still counted
+        (61.0, True),  # its second has left the count
+    ],
+)
+def test_rpm_counts_a_rolling_minute_in_whole_seconds_and_never_less_than_60_s(
+    make_key, later, admitted
+):
+    policy = policy_of(make_key, rpm_limit=2)
+    admit(policy, T0)
+    admit(policy, T0 + 1)
+    if admitted:
+        admit(policy, T0 - 0.25 + later)
+    else:
+        with pytest.raises(RateLimited) as refused:
+            admit(policy, T0 - 0.25 + later)
+        # Until the oldest counted second leaves: 61 s after it began.
+        assert refused.value.retry_after == windows.seconds_until(T0 - 0.25 + 61, T0 - 0.25 + later)
+
+
+def test_tpm_counts_what_was_recorded_once_a_request_is_settled(make_key):
+    policy = policy_of(make_key, tpm_limit=1000)
+    ticket = admit(policy, T0, tokens=1000)  # reserved: the minute's tokens reach the limit
+    with pytest.raises(RateLimited):
+        admit(policy, T0 + 1, tokens=10)
+    settle(ticket, tokens=100)  # recorded: 100 of the minute's 1000
+    admit(policy, T0 + 2, tokens=10)
+
+
+def test_max_parallel_frees_a_place_when_settled_or_when_the_reservation_expires(make_key):
+    policy = policy_of(make_key, max_parallel=1)
+    first = admit(policy, T0)
+    with pytest.raises(RateLimited):
+        admit(policy, T0 + 1)
+    settle(first, tokens=0)
+    admit(policy, T0 + 2)  # never settled, as if its worker died
+    with pytest.raises(RateLimited):
+        admit(policy, T0 + 31)
+    admit(policy, T0 + 32.5)  # 30 s hold passed
+
+
+def test_a_budget_counts_spend_and_reservations_and_shows_them(make_key):
+    policy = policy_of(make_key, budget_usd=Decimal("1.00"), budget_tokens=10_000)
+    first = admit(policy, T0, tokens=400, usd=Decimal("0.40"))
+    second = admit(policy, T0, tokens=400, usd=Decimal("0.40"))
+    with pytest.raises(BudgetExceeded):
+        admit(policy, T0, tokens=400, usd=Decimal("0.40"))
+    settle(first, tokens=100, usd=Decimal("0.05"))
+    totals = counters_window_totals(windows_of={policy.id: WINDOW})[(policy.id, WINDOW)]
+    assert (totals[0], totals[1]) == (100, Decimal("0.05"))
+    assert (totals[2], totals[3]) == (400, Decimal("0.40"))  # the second, still reserved
+    admit(policy, T0 + 1, tokens=400, usd=Decimal("0.40"))
+    with pytest.raises(BudgetExceeded):
+        admit(policy, T0 + 1, tokens=400, usd=Decimal("0.40"))
+    settle(second, tokens=0, usd=Decimal(0))
+    admit(policy, T0 + 2, tokens=400, usd=Decimal("0.40"))
