@@ -41,6 +41,34 @@ class ProxyAnswerHeadersMiddleware:
         return response
 
 
+class ProxyShortcutMiddleware:
+    """/v1 goes straight to the proxy's view, past the middleware below it and URL
+    resolution.
+
+    What lies below serves the admin site (sessions, CSRF, authentication, messages,
+    static files, framing headers); a proxied request uses none of it, and
+    ProxyAnswerHeadersMiddleware takes off whatever headers it adds. What a /v1 request
+    still needs from it is done here: the Host check (ALLOWED_HOSTS, as CommonMiddleware
+    does) and the length of a whole answer. Middleware that must see /v1 requests goes
+    above this one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if not (path == "/v1" or path.startswith("/v1/")):
+            return self.get_response(request)
+        from proxy.views import proxy  # the URL map's own view for /v1 and /v1/<path>
+
+        request.get_host()  # DisallowedHost: Django's 400, as for any other path
+        response = proxy(request, path=path[4:])
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
+
+
 class NulInQueryMiddleware:
     """A NUL in a query value (`?model=a%00b`) on the admin site is a 400.
 

@@ -109,6 +109,8 @@ MIDDLEWARE = [
     # nothing the middleware below adds for the admin site (cookies, Vary, security headers).
     "gatewaysite.middleware.ProxyAnswerHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /v1 leaves the chain here, straight to the proxy (what lies below is the admin's).
+    "gatewaysite.middleware.ProxyShortcutMiddleware",
     "gatewaysite.middleware.NulInQueryMiddleware",
     "gatewaysite.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -151,6 +153,11 @@ DB_RETRY_SECONDS = env.float("DB_RETRY_SECONDS", default=1.0)
 # PostgreSQL: wait for the WAL flush on every commit (on), or only on the commits that
 # change keys or upstreams (off, the default; see gatewaysite.versioning).
 DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
+# PostgreSQL behind PgBouncer in transaction pooling: consecutive transactions of one
+# connection may run on different server connections, so no server-side prepared
+# statements (psycopg prepares a query it has run five times) and no startup options
+# (PgBouncer refuses them; set synchronous_commit on the role instead, see Scaling out).
+DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
 
 
 # Only two URL shapes mean one thing: anything else (a bare path, "sqlite:x" whose first
@@ -177,7 +184,12 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         # crash) can lose the last fraction of a second of log writes, the same
         # durability as SQLite's WAL with synchronous=NORMAL; every change to keys
         # and upstreams still commits synchronously (VersionStamp.bump).
-        **({} if DB_SYNCHRONOUS_COMMIT else {"options": "-c synchronous_commit=off"}),
+        **(
+            {}
+            if DB_SYNCHRONOUS_COMMIT or DB_PGBOUNCER
+            else {"options": "-c synchronous_commit=off"}
+        ),
+        **({"prepare_threshold": None} if DB_PGBOUNCER else {}),
         # A bounded pool: one process holds at most DB_POOL_MAX_SIZE connections,
         # however many requests (or greenlets) it serves.
         "pool": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -63,6 +64,37 @@ def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route,
         return False
 
     wait_until(all_three_refused, timeout=30, interval=0.05, message="a worker never refused")
+    assert len(provider.requests) == served
+
+
+def test_revocation_reaches_two_instances_sharing_the_database_and_redis_at_once(
+    start_gateway, make_route, provider
+):
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    instances = [
+        start_gateway(workers=2, env={"REDIS_URL": redis_url}, extra_args=ACCESS_LOG_WITH_PID)
+        for _ in range(2)
+    ]
+    route = make_route(gateway_url=instances[0].url)
+    headers = {"Authorization": f"Bearer {route.raw_key}"}
+    urls = [f"{instance.url}/v1/chat/completions" for instance in instances]
+    for instance, url in zip(instances, urls, strict=True):  # warm both workers of both
+        mark = len(instance.output())
+        deadline = time.monotonic() + 30
+        while len(_pids_serving(instance, mark, 200)) < 2:
+            assert time.monotonic() < deadline, "two workers never both served"
+            for _ in range(10):
+                response = requests.post(url, json=CHAT_BODY, headers=headers, timeout=10)
+                assert response.status_code == 200
+    served = len(provider.requests)
+
+    key_revoke(key=route.key)
+
+    statuses = [
+        requests.post(urls[i % 2], json=CHAT_BODY, headers=headers, timeout=10).status_code
+        for i in range(40)
+    ]
+    assert statuses == [401] * 40
     assert len(provider.requests) == served
 
 
