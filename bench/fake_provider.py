@@ -20,6 +20,12 @@ before each text delta), x-fake-status (error answer; 429 adds retry-after: 7),
 x-fake-scenario (stall-headers, stall-mid, reset-mid, close-mid, big, gzip, echo),
 x-fake-size (for big; 1 MiB), x-fake-prompt-tokens (11), x-fake-completion-tokens
 (= chunks), x-fake-cache-read (0), x-fake-cache-write (0).
+
+Per provider (several fakes as several upstreams): FakeProvider(defaults={"x-fake-status":
+"503"}) answers every request 503 (GET /v1/models too), defaults={"x-fake-chunk-delay-ms":
+"300"} is a slow one, models=("gpt-a", "gpt-b") is what its GET /v1/models lists; a
+refused connection is simply a free port nobody listens on. GET /v1/files answers an
+empty list (a GET the gateway forwards, for query-string tests).
 """
 
 from __future__ import annotations
@@ -434,8 +440,17 @@ def _big_text(c: _Controls) -> str:
     return "x" * c.size
 
 
+DEFAULT_MODELS = ("fake-model", "fake-model-mini")
+
+
 def build_answer(
-    n: int, method: str, target: str, headers: dict[str, str], body: bytes, keep_alive: bool
+    n: int,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    keep_alive: bool,
+    models: tuple[str, ...] = DEFAULT_MODELS,
 ) -> _Answer:
     """The whole answer to one request (pure: no I/O)."""
     rid = f"fake-{n}"
@@ -457,11 +472,16 @@ def build_answer(
     if c.scenario == "stall-headers":
         return _Answer([], "stall")
     if path == "/v1/models" and method == "GET":
-        models = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
-            for name in ("fake-model", "fake-model-mini")
+        if c.status:
+            return _json_answer(
+                c.status, _error_body(dialect, c.status, f"Fake error {c.status}"), rid, keep_alive
+            )
+        listed = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "fake"} for name in models
         ]
-        return _json_answer(200, _dumps({"object": "list", "data": models}), rid, keep_alive)
+        return _json_answer(200, _dumps({"object": "list", "data": listed}), rid, keep_alive)
+    if path == "/v1/files" and method == "GET":
+        return _json_answer(200, _dumps({"object": "list", "data": []}), rid, keep_alive)
     route = ROUTES.get(path)
     if route is None or method != "POST":
         return _json_answer(
@@ -664,7 +684,9 @@ class _Connection(asyncio.Protocol):
         n = provider._next_number()
         if provider.record:
             provider.requests.append(Received(method, target, headers, body))
-        answer = build_answer(n, method, target, headers, body, keep_alive)
+        if provider.defaults:
+            headers = {**provider.defaults, **headers}
+        answer = build_answer(n, method, target, headers, body, keep_alive, provider.models)
         provider._enter()
         # Writes that follow each other without a delay go out as one.
         merged: list[tuple[float, bytes]] = []
@@ -732,7 +754,14 @@ class FakeProvider:
         *,
         record: bool = True,
         reuse_port: bool = False,
+        defaults: dict[str, str] | None = None,
+        models: tuple[str, ...] = DEFAULT_MODELS,
     ):
+        # defaults: control headers applied to every request that does not send its own,
+        # e.g. {"x-fake-status": "503"} for an upstream that always fails, or
+        # {"x-fake-chunk-delay-ms": "500"} for a slow one. models: what GET /v1/models lists.
+        self.defaults = {k.lower(): v for k, v in (defaults or {}).items()}
+        self.models = tuple(models)
         self.host = host
         self.port = port
         self.record = record

@@ -99,7 +99,7 @@ def costs(iterations: int) -> dict:
     from prices.selectors import price_for
     from prices.services import price_create
     from proxy.usage import Usage
-    from upstreams.selectors import upstream_choose
+    from upstreams.selectors import upstream_candidates, upstream_choose
     from upstreams.services import upstream_create
 
     perf = time.perf_counter
@@ -125,6 +125,49 @@ def costs(iterations: int) -> dict:
         started = perf()
         upstream_choose(upstream_ids=grant.upstream_ids, requested_name=None, dialect="openai")
         choose.append(perf() - started)
+
+    # Routing by model: three upstreams serving gpt-* (two at priority 0 weighted 3:1, one
+    # at priority 1), one serving claude-* and one with an alias, as an operator would set.
+    routed = [
+        upstream_create(
+            name=f"route-{uuid.uuid4().hex[:8]}",
+            provider=provider,
+            base_url="http://127.0.0.1:9/v1",
+            api_key="sk-bench-route-secret",
+            models=models,
+            aliases=aliases,
+            priority=priority,
+            weight=weight,
+        )
+        for provider, models, aliases, priority, weight in (
+            ("openai", ["gpt-4o", "gpt-4.1*", "o3*"], {}, 0, 3),
+            ("azure", ["gpt-4o*"], {"fast": "gpt-4o-mini"}, 0, 1),
+            ("openai", ["gpt-*"], {}, 1, 1),
+            ("anthropic", ["claude-*"], {}, 0, 1),
+            ("openai", [], {"cheap": "gpt-4o-mini"}, 2, 1),
+        )
+    ]
+    _, routed_raw = key_create(
+        name="bench routing", upstream_ids=[u.pk for u in routed], models=["gpt-*", "claude-*"]
+    )
+    routed_grant = key_authenticate(raw_key=routed_raw)
+
+    def candidates():
+        return upstream_candidates(
+            upstream_ids=routed_grant.upstream_ids,
+            requested_name=None,
+            dialect="openai",
+            model="gpt-4o",
+            allowed_models=routed_grant.models,
+        )
+
+    for _ in range(200):
+        candidates()
+    routing = []
+    for _ in range(iterations):
+        started = perf()
+        candidates()
+        routing.append(perf() - started)
 
     def log_pair(release: bool) -> float:
         started = perf()
@@ -172,6 +215,7 @@ def costs(iterations: int) -> dict:
         "vendor": connection.vendor,
         "key_authenticate": _stats(auth),
         "upstream_choose": _stats(choose),
+        "upstream_candidates": _stats(routing),
         "log_open_finish": _stats(logs),
         "price_and_cost": _stats(pricing),
     }

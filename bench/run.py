@@ -25,8 +25,9 @@ services (bench/inproc.py), starts gunicorn exactly as gunicorn.conf.py configur
      to first byte, stretch beyond 5 s, peak RSS of gunicorn (master +
      workers, summed), peak database connections (PostgreSQL: pg_stat_activity for the
      bench database; SQLite: open descriptors on the database file).
-  4. the per-request cost of the key check (warm cache), the upstream choice and the
-     log writes (log_open + log_finish), timed in-process, --iterations (5,000) each.
+  4. the per-request cost of the key check (warm cache), the upstream choice, routing by
+     model (allowlist, five upstreams, priority, weight, cooling), the log writes
+     (log_open + log_finish), timed in-process, --iterations (5,000) each.
   5. features: the OpenAI chat call of 1 and 2 with three keys (no limits; rpm, tpm and
      max_parallel set; those and both budgets, USD and tokens), sequential (interleaved
      rounds direct / each key) and JSON at concurrency 64 (each key in turn, --feature-
@@ -907,6 +908,7 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
     if any(r.costs for r in results):
         row("4 key check, warm cache, mean / p99 us", "", cost("key_authenticate"))
         row("  upstream choice, mean / p99 us", "", cost("upstream_choose"))
+        row("  routing by model (5 upstreams), mean / p99 us", "", cost("upstream_candidates"))
         row("  log_open + log_finish, mean / p99 us", "", cost("log_open_finish"))
         row("  price lookup + cost, mean / p99 us", "", cost("price_and_cost"))
         if any("log_open_finish_released" in r.costs for r in results):

@@ -314,6 +314,16 @@ BUDGET_DEFAULT_MAX_TOKENS = env.int("BUDGET_DEFAULT_MAX_TOKENS", default=4096)
 # Ask OpenAI chat streams for their usage when the client did not (and hide the added
 # chunk from it), so every stream is counted and priced; per upstream: inject_stream_usage.
 PROXY_FORCE_STREAM_USAGE = env.bool("PROXY_FORCE_STREAM_USAGE", default=True)
+# Failover and cooling (proxy.failover, upstreams.health): upstreams tried per request;
+# failures in a row that put an upstream in cooling, and for how long.
+PROXY_MAX_ATTEMPTS = env.int("PROXY_MAX_ATTEMPTS", default=3)
+UPSTREAM_FAILURES_TO_COOL = env.int("UPSTREAM_FAILURES_TO_COOL", default=5)
+UPSTREAM_COOLDOWN_SECONDS = env.float("UPSTREAM_COOLDOWN_SECONDS", default=30.0)
+if PROXY_MAX_ATTEMPTS < 1 or UPSTREAM_FAILURES_TO_COOL < 1 or UPSTREAM_COOLDOWN_SECONDS < 0:
+    _fail(
+        "PROXY_MAX_ATTEMPTS and UPSTREAM_FAILURES_TO_COOL must be at least 1, "
+        "UPSTREAM_COOLDOWN_SECONDS at least 0."
+    )
 
 # --- Django REST framework ----------------------------------------------------------
 # The admin token is the only door (gatewaysite/api/auth.py): no Session or Basic

@@ -152,7 +152,10 @@ class APIKeyAdmin(admin.ModelAdmin):
     save_as = False
 
     def get_fieldsets(self, request, obj=None):
-        main = (None, {"fields": ["name", "description", "upstreams", "expires_at"]})
+        main = (
+            None,
+            {"fields": ["name", "description", "upstreams", "allowed_models", "expires_at"]},
+        )
         limits = ("Limits and budget", {"fields": [*LIMIT_FORM_FIELDS]})
         if obj is None:
             return [main, limits]
@@ -234,6 +237,7 @@ class APIKeyAdmin(admin.ModelAdmin):
                 description=data.get("description", ""),
                 upstream_ids=[u.pk for u in data["upstreams"]],
                 expires_at=data.get("expires_at"),
+                models=data.get("allowed_models") or [],
             )
             mirror_row(obj, key)
             limits_set(key=key, **form.limit_changes())
@@ -243,6 +247,7 @@ class APIKeyAdmin(admin.ModelAdmin):
             "name": data["name"],
             "description": data.get("description", ""),
             "expires_at": data.get("expires_at"),
+            "models": data.get("allowed_models") or [],
         }
         if "upstreams" in form.changed_data:
             fields["upstream_ids"] = [u.pk for u in data["upstreams"]]

@@ -30,6 +30,8 @@ class KeyGrant:
     is_active: bool
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    # Model names or `*` patterns it may ask for; empty: any.
+    models: tuple[str, ...] = ()
 
 
 # (version, entries) replaced as one tuple, so no thread or greenlet can ever pair a
@@ -40,7 +42,9 @@ _state: tuple[object, dict[str, KeyGrant | None]] = (object(), {})
 def _load(key_hash: str) -> KeyGrant | None:
     row = (
         APIKey.objects.filter(key_hash=key_hash)
-        .values("id", "name", "key_prefix", "is_active", "expires_at", "revoked_at")
+        .values(
+            "id", "name", "key_prefix", "is_active", "expires_at", "revoked_at", "allowed_models"
+        )
         .first()
     )
     if row is None:
@@ -56,6 +60,7 @@ def _load(key_hash: str) -> KeyGrant | None:
         is_active=row["is_active"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        models=tuple(row["allowed_models"] or ()),
     )
 
 

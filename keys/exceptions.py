@@ -33,3 +33,13 @@ class InvalidUpstreams(APIKeyError):
     def __init__(self, ids: list[str]):
         super().__init__(f"Unknown or inactive upstream ids: {', '.join(ids)}")
         self.ids = ids
+
+
+class InvalidModels(APIKeyError):
+    """The model allowlist is not a list of model names or `*` patterns."""
+
+    code = "validation_error"
+
+    def __init__(self, errors: list[str]):
+        super().__init__(" ".join(errors))
+        self.errors = errors

@@ -8,6 +8,7 @@ from django.utils import timezone
 from keys.models import APIKey
 from keys.services import MAX_GRACE_SECONDS
 from limits.forms import KeyLimitsFormFields
+from upstreams.validation import models_errors, normalize_models
 
 # A week: long enough to roll a key out to every client, short enough to be a transition.
 
@@ -17,14 +18,24 @@ class APIKeyForm(KeyLimitsFormFields, forms.ModelForm):
 
     class Meta:
         model = APIKey
-        fields = ["name", "description", "upstreams", "expires_at"]
+        fields = ["name", "description", "upstreams", "allowed_models", "expires_at"]
         error_messages = {
             "upstreams": {"required": "Choose at least one upstream this key may use."},
         }
         help_texts = {
             "upstreams": "The upstreams this key may use (only active ones are listed).",
             "expires_at": "Empty: the key does not expire (UTC).",
+            "allowed_models": 'Model names or * patterns it may ask for, e.g. ["gpt-4o*"]; '
+            "[] allows any model its upstreams serve.",
         }
+        labels = {"allowed_models": "Models"}
+
+    def clean_allowed_models(self):
+        value = self.cleaned_data.get("allowed_models") or []
+        errors = models_errors(value)
+        if errors:
+            raise forms.ValidationError(errors)
+        return normalize_models(value)
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")

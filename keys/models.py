@@ -28,6 +28,8 @@ class APIKey(models.Model):
     # SHA-256 hex of the whole key: a 256-bit random key needs no slow hash.
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     upstreams = models.ManyToManyField("upstreams.Upstream", related_name="api_keys", blank=False)
+    # Model names or `*` patterns this key may ask for; empty: any its upstreams serve.
+    allowed_models = models.JSONField(default=list, blank=True, db_column="models")
     is_active = models.BooleanField(default=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     # Set by revocation (now) or by rotation with a grace period (now + grace).

@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from gatewaysite.instances import mirror_row
 from keys import secrets
-from keys.exceptions import InvalidUpstreams, KeyNotRotatable, MissingUpstreams
+from keys.exceptions import InvalidModels, InvalidUpstreams, KeyNotRotatable, MissingUpstreams
 from keys.models import APIKey, KeyringVersion
 from limits.services import limits_inherit
 from upstreams.selectors import upstreams_active_by_ids
+from upstreams.validation import models_errors, normalize_models
 
 UNSET: Any = object()
 # The longest an old key may keep working after a rotation, on every surface.
@@ -30,6 +31,14 @@ def _permitted_upstreams(upstream_ids: Iterable[Any] | None) -> list:
     if bad:
         raise InvalidUpstreams(bad)
     return found
+
+
+def _allowed_models(models: list[str] | None) -> list[str]:
+    models = [] if models is None else models
+    errors = models_errors(models)
+    if errors:
+        raise InvalidModels(errors)
+    return normalize_models(models)
 
 
 def _new_key_fields() -> tuple[str, dict]:
@@ -48,11 +57,18 @@ def key_create(
     upstream_ids: Iterable[Any],
     description: str = "",
     expires_at: dt.datetime | None = None,
+    models: list[str] | None = None,
 ) -> tuple[APIKey, str]:
-    """Create a key; return it with its plaintext, which is never stored or shown again."""
+    """Create a key; return it with its plaintext, which is never stored or shown again.
+
+    models: the model names or `*` patterns it may ask for (empty or None: any).
+    """
     upstreams = _permitted_upstreams(upstream_ids)
+    allowed = _allowed_models(models)
     raw, fields = _new_key_fields()
-    key = APIKey.objects.create(name=name, description=description, expires_at=expires_at, **fields)
+    key = APIKey.objects.create(
+        name=name, description=description, expires_at=expires_at, allowed_models=allowed, **fields
+    )
     key.upstreams.set(upstreams)
     KeyringVersion.bump()
     return key, raw
@@ -66,8 +82,9 @@ def key_update(
     description: str = UNSET,
     upstream_ids: Iterable[Any] = UNSET,
     expires_at: dt.datetime | None = UNSET,
+    models: list[str] | None = UNSET,
 ) -> APIKey:
-    """Change a key's name, description, permitted upstreams or expiry.
+    """Change a key's name, description, permitted upstreams, expiry or model allowlist.
 
     Only the given fields are written, on the row as it is now (locked), so a stale
     copy in the caller's hands can never undo a revocation committed meanwhile.
@@ -80,6 +97,9 @@ def key_update(
         if value is not UNSET:
             setattr(fresh, field, value)
             changed.append(field)
+    if models is not UNSET:
+        fresh.allowed_models = _allowed_models(models)
+        changed.append("allowed_models")
     fresh.save(update_fields=[*changed, "updated_at"])
     KeyringVersion.bump()
     mirror_row(key, fresh)
@@ -112,6 +132,7 @@ def key_rotate(*, key: APIKey, grace_seconds: int | None = None) -> tuple[APIKey
         name=key.name,
         description=key.description,
         expires_at=key.expires_at,
+        allowed_models=key.allowed_models,
         rotated_from=key,
         **fields,
     )

@@ -31,6 +31,8 @@ COLUMNS = [
     ("method", "method"),
     ("path", "path"),
     ("model", "model"),
+    ("upstream_model", "upstream_model"),
+    ("attempts", "attempts"),
     ("is_stream", "is_stream"),
     ("status_code", "status_code"),
     ("prompt_tokens", "prompt_tokens"),

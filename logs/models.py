@@ -41,7 +41,11 @@ class RequestLog(models.Model):
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=2000)
     model = models.CharField(max_length=200, blank=True, default="")
+    # The model sent upstream when an alias rewrote it ("" when it went as requested).
+    upstream_model = models.CharField(max_length=200, blank=True, default="")
     is_stream = models.BooleanField(default=False)
+    # Upstreams tried (failover); 0 when the gateway answered before trying any.
+    attempts = models.PositiveSmallIntegerField(default=0)
     status_code = models.PositiveSmallIntegerField(default=0)  # 0: no answer came
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)

@@ -63,10 +63,14 @@ def log_finish(
     error: str = "",
     upstream_id: uuid.UUID | None = None,
     model: str | None = None,
+    upstream_model: str = "",
+    attempts: int | None = None,
     also: Sequence[tuple[str, list]] = (),
 ) -> None:
     """Record how a request ended. Token counts left as None stay unknown (null).
 
+    upstream_id: the upstream that answered (after failover); upstream_model: the model
+    sent to it when an alias rewrote it; attempts: how many upstreams were tried.
     `also`: other writes (sql, params) made atomically with this one, in the same round
     trip on PostgreSQL (limits.services.limits_settle_statements).
     """
@@ -88,6 +92,10 @@ def log_finish(
         fields["upstream_id"] = upstream_id
     if model is not None:
         fields["model"] = model[:200]
+    if upstream_model:
+        fields["upstream_model"] = upstream_model[:200]
+    if attempts is not None:
+        fields["attempts"] = attempts
     update_row(log_id, fields, also)
 
 

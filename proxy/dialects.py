@@ -19,6 +19,15 @@ _OPENAI_ERROR_TYPES = {
     413: "invalid_request_error",
     429: "rate_limit_error",
 }
+# Anthropic's own categories, which its SDK and clients switch on; 5xx is api_error and
+# anything else invalid_request_error (https://docs.anthropic.com/en/api/errors).
+_ANTHROPIC_ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+}
 
 
 def dialect_for_path(path: str, *, anthropic_version: str | None = None) -> str:
@@ -37,7 +46,15 @@ def secret_header(*, provider: str, secret: str) -> tuple[str, str]:
     """The header that carries an upstream's secret, the provider's way."""
     if provider == ANTHROPIC:
         return ("x-api-key", secret)
+    if provider == "azure":
+        return ("api-key", secret)
     return ("Authorization", f"Bearer {secret}")
+
+
+def anthropic_error_type(status: int) -> str:
+    if status >= 500:
+        return "api_error"
+    return _ANTHROPIC_ERROR_TYPES.get(status, "invalid_request_error")
 
 
 def presented_key(*, authorization: str | None, x_api_key: str | None) -> str | None:
@@ -62,11 +79,14 @@ def error_body(*, dialect: str, status: int, code: str, message: str) -> bytes:
     """A gateway error in the caller's dialect.
 
     OpenAI: {"error": {"message", "type", "code", "param"}}.
-    Anthropic: {"type": "error", "error": {"type", "message"}}, where the type is our
-    code (Anthropic's shape has no separate code field).
+    Anthropic: {"type": "error", "error": {"type", "message", "code"}}, where the type is
+    Anthropic's own category for the status and the code is ours.
     """
     if dialect == ANTHROPIC:
-        payload: dict = {"type": "error", "error": {"type": code, "message": message}}
+        payload: dict = {
+            "type": "error",
+            "error": {"type": anthropic_error_type(status), "message": message, "code": code},
+        }
     else:
         payload = {
             "error": {

@@ -13,7 +13,13 @@ from django.db import DatabaseError
 from keys.exceptions import KeyExpired, KeyInvalid, KeyMissing
 from limits.exceptions import LimitRefused
 from upstreams.crypto import SecretUnreadable
-from upstreams.exceptions import UnknownUpstream, UpstreamForbidden, UpstreamUnavailable
+from upstreams.exceptions import (
+    ModelNotAllowed,
+    ModelNotFound,
+    UnknownUpstream,
+    UpstreamForbidden,
+    UpstreamUnavailable,
+)
 
 
 class GatewayError(Exception):
@@ -63,10 +69,23 @@ class UpstreamUnreachable(GatewayError):
     status = 502
     code = "bad_gateway"
 
+    def __init__(self, message: str = "", reason: str = ""):
+        super().__init__(message)
+        # Short, for the row's list of failed attempts: "connection refused", "IncompleteRead".
+        self.reason = reason or "unreachable"
+
 
 class UpstreamTimeout(GatewayError):
     status = 504
     code = "gateway_timeout"
+    reason = "timeout"
+
+
+class UpstreamConnectTimeout(UpstreamTimeout):
+    """No connection within the connect timeout: the upstream never saw the request,
+    so, unlike a timeout waiting for the answer, the next upstream may be tried."""
+
+    reason = "connect timeout"
 
 
 class StreamBroken(Exception):
@@ -99,6 +118,8 @@ _TABLE: tuple[tuple[type[BaseException], int, str, str | None], ...] = (
     (KeyExpired, 401, "api_key_expired", None),
     (UnknownUpstream, 400, "unknown_upstream", None),
     (UpstreamForbidden, 403, "forbidden", None),
+    (ModelNotAllowed, 403, "model_not_allowed", None),
+    (ModelNotFound, 404, "model_not_found", None),
     (UpstreamUnavailable, 503, "service_unavailable", None),
     # A secret no key decrypts is the operator's problem; the caller just sees
     # the upstream as unavailable.

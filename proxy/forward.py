@@ -32,6 +32,7 @@ from proxy.errors import (
     MalformedBody,
     RequestTimeout,
     StreamBroken,
+    UpstreamConnectTimeout,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
@@ -367,6 +368,14 @@ class UpstreamAnswer:
         self._response.close()
 
 
+_REASONS = {
+    "ConnectionRefusedError": "connection refused",
+    "ConnectionResetError": "connection reset",
+    "gaierror": "name not resolved",
+    "SSLError": "TLS failure",
+}
+
+
 def printable_reason(reason: str) -> bool:
     """Whether a reason phrase can be relayed as is (visible ASCII, spaces and tabs)."""
     return bool(_REASON_RE.fullmatch(reason))
@@ -432,7 +441,7 @@ def upstream_send(
             proxies={},
         )
     except requests.ConnectTimeout:
-        raise UpstreamTimeout(
+        raise UpstreamConnectTimeout(
             f"The upstream did not accept a connection within {connect_timeout:g} seconds"
         ) from None
     except requests.ReadTimeout:
@@ -440,8 +449,9 @@ def upstream_send(
             f"The upstream did not answer within {read_timeout:g} seconds"
         ) from None
     except (requests.RequestException, Urllib3Error, OSError, ValueError) as exc:
+        cause = _cause_name(exc)
         raise UpstreamUnreachable(
-            f"The upstream could not be reached ({_cause_name(exc)})"
+            f"The upstream could not be reached ({cause})", reason=_REASONS.get(cause, cause)
         ) from None
     return UpstreamAnswer(response)
 

@@ -5,21 +5,25 @@ The recipe, in order (`_serve`):
   2. authenticate the key                       keys.selectors.key_authenticate
   3. give the database connection back (a body may trickle in for a long time),
      then read the body (up to PROXY_MAX_BODY_BYTES, within PROXY_BODY_TIMEOUT and
-     above PROXY_BODY_MIN_RATE) and peek at `model` and `stream`;
-     admit it against the key's limits, reserving its worst case
+     above PROXY_BODY_MIN_RATE) and peek at `model` and `stream`
+  4. choose the candidates: the key's model allowlist, then the upstreams that serve
+     the model, by priority, weight and health   upstreams.selectors.upstream_candidates
+     (/v1/models and /v1/upstreams are answered here, after step 5: proxy.catalog)
+  5. admit it against the key's limits, reserving its worst case
                                                 limits.services.limits_admit
-  4. choose the upstream                        upstreams.selectors.upstream_choose
-     ask an OpenAI chat stream for its usage           proxy.stream_usage
-  5. open the log row (in flight)               logs.services.log_open
+  6. open the log row (in flight)               logs.services.log_open
      and give the database connection back: the answer may take minutes
-  6. forward, once                              proxy.forward.upstream_send
-  7. relay the answer as it arrives             proxy.relay.Relay
-  8. finish the row when the answer ends, however it ends     logs.services.log_finish
-     priced at the prices in force then          prices.selectors.price_for, prices.cost
+  7. forward, with failover while nothing was sent back    proxy.failover
+     each attempt: the upstream's alias (proxy.aliases), OpenAI stream usage
+     (proxy.stream_usage), its secret; once      proxy.forward.upstream_send
+  8. relay the answer as it arrives             proxy.relay.Relay
+  9. finish the row when the answer ends, however it ends     logs.services.log_finish
+     priced for the model sent to the upstream that answered, at the prices in force then
+                                                prices.selectors.price_for, prices.cost
      and settle the reservation to what was recorded, in the row's own write
                                                 limits.services.limits_settle_statements
 
-A request refused before step 6 gets one finished row (logs.services.log_record) and
+A request refused before step 7 gets one finished row (logs.services.log_record) and
 an error in the caller's dialect; so does one whose upstream cannot be reached.
 Every path that
 admits a request settles it exactly once, whatever follows (`_settle`).
@@ -50,6 +54,8 @@ from logs.services import log_finish, log_open, log_record
 from prices.cost import cost_usd
 from prices.selectors import price_for
 from proxy import dialects, forward
+from proxy.aliases import with_model
+from proxy.catalog import models_answer
 from proxy.errors import (
     INTERNAL,
     REFUSED,
@@ -58,12 +64,20 @@ from proxy.errors import (
     UpstreamUnreachable,
     refusal_for,
 )
+from proxy.failover import AllAttemptsFailed, AttemptTimedOut, Sent, forward_with_failover
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
 from proxy.stream_usage import UsageChunkFilter, with_stream_usage
 from proxy.upstream_error import ErrorCapture, upstream_error_message
 from proxy.usage import peek_request, usage_reader
 from upstreams.crypto import secret_hint
-from upstreams.selectors import upstream_choose, upstream_names_for
+from upstreams.exceptions import UpstreamUnavailable
+from upstreams.routing import upstream_model as upstream_model_for
+from upstreams.selectors import (
+    upstream_candidates,
+    upstream_choose,
+    upstream_names_for,
+    upstream_routes_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +106,10 @@ class _Call:
     error_body: ErrorCapture | None = None
     error_encoding: str = ""
     secret: str = field(default="", repr=False)
+    # Failover: upstreams tried, "name: reason" of each that failed, the model sent upstream.
+    attempts: int = 0
+    failures: list[str] = field(default_factory=list)
+    upstream_model: str = ""
 
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -156,27 +174,30 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         )
         model, call.is_stream = peek_request(body, meta.get("CONTENT_TYPE", ""))
         call.model = _printable(model)
+    # 4. choose the candidates: the key's allowlist, then the upstreams serving the model
+    local = _local_answer(request, call)
+    candidates = None
+    if local is None:
+        candidates = upstream_candidates(
+            upstream_ids=grant.upstream_ids,
+            requested_name=meta.get("HTTP_X_UPSTREAM_NAME") or None,
+            dialect=call.dialect,
+            model=call.model,
+            allowed_models=grant.models,
+        )
+        call.upstream_id = candidates.routes[0].id
+
+    # 5. admit it against the key's limits, reserving its worst case
     call.ticket = limits_admit(
-        key_id=grant.id, model=call.model, body=body, upstream_ids=grant.upstream_ids
+        key_id=grant.id,
+        model=call.model,
+        body=body,
+        upstream_ids=[r.id for r in candidates.routes] if candidates else grant.upstream_ids,
     )
+    if local is not None:
+        return local(request, call, grant)
 
-    if request.path_info == "/v1/upstreams" and call.method == "GET":
-        return _upstream_names(call, grant)
-
-    # 4. choose the upstream
-    route = upstream_choose(
-        upstream_ids=grant.upstream_ids,
-        requested_name=meta.get("HTTP_X_UPSTREAM_NAME") or None,
-        dialect=call.dialect,
-    )
-    call.upstream_id = route.id
-    secret_name, secret_value = dialects.secret_header(provider=route.provider, secret=route.secret)
-
-    injected = _stream_usage_asked(request, call, route, body)
-    if injected is not None:
-        body = injected
-
-    # 5. open the log row, then let go of the database connection
+    # 6. open the log row, then let go of the database connection
     call.log_id = log_open(
         request_id=call.request_id,
         method=call.method,
@@ -188,24 +209,26 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
     )
     _release_db_connection()
 
-    # 6. forward
-    read_timeout = min(
-        route.timeout or settings.PROXY_DEFAULT_TIMEOUT, settings.PROXY_MAX_STREAM_SECONDS
-    )
-    answer = forward.upstream_send(
-        method=call.method,
-        url=forward.upstream_url(base_url=route.base_url, target=target),
-        headers={**forward.request_headers(meta), secret_name: secret_value},
-        body=body,
-        connect_timeout=min(settings.PROXY_CONNECT_TIMEOUT, read_timeout),
-        read_timeout=read_timeout,
-    )
-    if not 100 <= answer.status <= 599 or not forward.printable_reason(answer.reason):
-        answer.close()
-        raise UpstreamUnreachable("The upstream's answer was not valid HTTP")
-    answer.mask_echoed_secret(secret=route.secret, mask=secret_hint(route.secret))
+    # 7. forward, with failover to the next candidate while nothing was sent back
+    try:
+        outcome = forward_with_failover(
+            candidates=candidates.routes,  # type: ignore[union-attr]
+            pinned=candidates.pinned,  # type: ignore[union-attr]
+            attempt=_attempt(request, call, target, body),
+            max_attempts=settings.PROXY_MAX_ATTEMPTS,
+            deadline=call.started + settings.PROXY_MAX_STREAM_SECONDS,
+        )
+    except (AllAttemptsFailed, AttemptTimedOut) as exc:
+        call.attempts, call.upstream_id = exc.attempts, exc.last_route.id
+        raise
+    # Recording a failure or a recovery (upstreams.health) may have taken a connection
+    # again; the relay must not hold one.
+    _release_db_connection()
+    sent, answer, route = outcome.sent, outcome.sent.answer, outcome.sent.route
+    call.upstream_id, call.attempts, call.failures = route.id, outcome.attempts, outcome.failures
+    call.upstream_model = sent.extra["upstream_model"]
 
-    # 7. relay, and 8. finish the row when the answer ends (Relay calls _finisher)
+    # 8. relay, and 9. finish the row when the answer ends (Relay calls _finisher)
     reader = usage_reader(
         content_type=answer.header("Content-Type"),
         dialect=call.dialect,
@@ -220,12 +243,12 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         usage=UsageFeed(reader, request_id=call.request_id),
         started=call.started,
         headers_at=time.monotonic(),
-        read_timeout=read_timeout,
+        read_timeout=sent.extra["read_timeout"],
         deadline=call.started + settings.PROXY_MAX_STREAM_SECONDS,
         on_end=_finisher(call),
         drop_client=_client_dropper(meta),
         request_id=call.request_id,
-        chunk_filter=_usage_chunk_filter(answer) if injected is not None else None,
+        chunk_filter=_usage_chunk_filter(answer) if sent.extra["injected"] else None,
     )
     response = ProxiedResponse(
         relay,
@@ -237,6 +260,70 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         response["X-Accel-Buffering"] = "no"
     response[REQUEST_ID_HEADER] = str(call.request_id)
     return response
+
+
+def _attempt(request: HttpRequest, call: _Call, target: str, body: bytes | None):
+    """One try on one upstream: its model name (alias), its stream-usage option, its
+    secret; sent once; the answer's headers checked and an echoed secret masked."""
+    meta = request.META
+    client_headers = forward.request_headers(meta)
+
+    def attempt(route, seconds_left: float) -> Sent:
+        routed, upstream_model = body, ""
+        if call.model and body and call.model in route.aliases:
+            upstream_model = upstream_model_for(route, call.model)
+            routed = with_model(body, upstream_model) or body
+        injected = _stream_usage_asked(request, call, route, routed)
+        if injected is not None:
+            routed = injected
+        secret_name, secret_value = dialects.secret_header(
+            provider=route.provider, secret=route.secret
+        )
+        read_timeout = max(
+            min(
+                route.timeout or settings.PROXY_DEFAULT_TIMEOUT,
+                settings.PROXY_MAX_STREAM_SECONDS,
+                seconds_left,
+            ),
+            0.001,
+        )
+        answer = forward.upstream_send(
+            method=call.method,
+            url=forward.upstream_url(base_url=route.base_url, target=target),
+            headers={**client_headers, secret_name: secret_value},
+            body=routed,
+            connect_timeout=min(settings.PROXY_CONNECT_TIMEOUT, read_timeout),
+            read_timeout=read_timeout,
+        )
+        if not 100 <= answer.status <= 599 or not forward.printable_reason(answer.reason):
+            answer.close()
+            raise UpstreamUnreachable(
+                "The upstream's answer was not valid HTTP", reason="invalid HTTP answer"
+            )
+        answer.mask_echoed_secret(secret=route.secret, mask=secret_hint(route.secret))
+        return Sent(
+            route,
+            answer,
+            {
+                "upstream_model": upstream_model,
+                "injected": injected is not None,
+                "read_timeout": read_timeout,
+            },
+        )
+
+    return attempt
+
+
+def _local_answer(request: HttpRequest, call: _Call):
+    """The gateway's own answer for /v1/upstreams and /v1/models[/{id}], or None."""
+    if call.method != "GET":
+        return None
+    path = request.path_info
+    if path == "/v1/upstreams":
+        return lambda request, call, grant: _upstream_names(call, grant)
+    if path == "/v1/models" or path.startswith("/v1/models/"):
+        return _models
+    return None
 
 
 def _stream_usage_asked(request: HttpRequest, call: _Call, route, body: bytes | None):
@@ -276,6 +363,39 @@ def _upstream_names(call: _Call, grant: KeyGrant) -> HttpResponse:
     return _json(call, 200, json.dumps({"upstreams": names}).encode("utf-8"))
 
 
+def _models(request: HttpRequest, call: _Call, grant: KeyGrant) -> HttpResponse:
+    """GET /v1/models[/{id}]: the models this key may use, in the caller's dialect."""
+    model_id = (
+        request.path_info[len("/v1/models/") :] if request.path_info != "/v1/models" else None
+    )
+    pinned = request.META.get("HTTP_X_UPSTREAM_NAME")
+    if pinned:  # narrowed to one upstream, with the same refusals as any pinned request
+        routes = [
+            upstream_choose(upstream_ids=grant.upstream_ids, requested_name=pinned, dialect="")
+        ]
+    else:
+        routes = upstream_routes_for(upstream_ids=grant.upstream_ids)
+    if not routes:
+        raise UpstreamUnavailable("No upstream this key may use is available")
+    status, body = models_answer(
+        routes=routes,
+        allowed_models=grant.models,
+        dialect=call.dialect,
+        model_id=model_id,
+    )
+    log_record(
+        request_id=call.request_id,
+        method=call.method,
+        path=call.path,
+        status_code=status,
+        duration_ms=call.elapsed_ms(),
+        api_key_id=call.api_key_id,
+        error="" if status == 200 else "model_not_found",
+    )
+    _settle(call, status=status)
+    return _json(call, status, body)
+
+
 def _finisher(call: _Call):
     def finish(ending: Ending) -> None:
         cost = None
@@ -287,8 +407,11 @@ def _finisher(call: _Call):
                 status_code=ending.status,
                 duration_ms=ending.duration_ms,
                 ttfb_ms=ending.ttfb_ms,
-                error=ending.error or _upstream_error(call),
+                error=_error_text(call, ending.error or _upstream_error(call)),
                 cost_usd=cost,
+                upstream_id=call.upstream_id,
+                upstream_model=call.upstream_model,
+                attempts=call.attempts,
                 **ending.usage.as_log_fields(),
                 also=settlement,
             )
@@ -302,6 +425,14 @@ def _finisher(call: _Call):
         _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens, cost=cost)
 
     return finish
+
+
+def _error_text(call: _Call, error: str) -> str:
+    """The row's error: the failed attempts before the answer (if any), then its own error."""
+    if call.attempts <= 1 or not call.failures:
+        return error
+    tried = "; ".join(call.failures)
+    return f"{tried}; {error}" if error and error not in tried else tried
 
 
 def _settlement(call: _Call, ending: Ending, cost) -> list[tuple[str, list]]:
@@ -333,7 +464,8 @@ def _cost(call: _Call, ending: Ending):
     """The request's cost at the prices in force as it finishes (None: tokens or price unknown)."""
     if ending.usage.prompt_tokens is None or ending.usage.completion_tokens is None:
         return None  # no price lookup for answers without usage
-    rates = price_for(model=call.model, upstream_id=call.upstream_id)
+    # The model the answering upstream was sent (after its alias), at its prices.
+    rates = price_for(model=call.upstream_model or call.model, upstream_id=call.upstream_id)
     return cost_usd(rates=rates, usage=ending.usage)
 
 
@@ -380,6 +512,8 @@ def _write_refusal_row(call: _Call, refusal: Refusal) -> None:
                 status_code=refusal.status,
                 duration_ms=call.elapsed_ms(),
                 error=refusal.message,
+                upstream_id=call.upstream_id,
+                attempts=call.attempts,
             )
         else:
             log_record(

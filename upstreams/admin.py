@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count
-from django.urls import reverse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from gatewaysite.instances import mirror_row
 from gatewaysite.presentation import status_badge
 from upstreams.admin_display import (
+    health_badge,
     logs_links,
     recent_traffic,
     timeout_text,
@@ -19,8 +21,18 @@ from upstreams.admin_display import (
     upstream_recent_errors,
 )
 from upstreams.forms import UpstreamForm
+from upstreams.health import health_payload
 from upstreams.models import Upstream
+from upstreams.selectors import upstream_test
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
+
+
+def _health_of(upstream: Upstream) -> dict:
+    try:
+        row = upstream.health
+    except Upstream.health.RelatedObjectDoesNotExist:
+        row = None
+    return health_payload(row)
 
 
 class UpstreamChangeList(ChangeList):
@@ -42,6 +54,7 @@ class UpstreamAdmin(admin.ModelAdmin):
         "secret",
         "default",
         "timeout_shown",
+        "priority",
         "key_count",
         "traffic",
         "logs",
@@ -51,6 +64,7 @@ class UpstreamAdmin(admin.ModelAdmin):
     ordering = ("name",)
     readonly_fields = (
         "secret_hint",
+        "health_state",
         "created_at",
         "updated_at",
         "traffic",
@@ -70,20 +84,40 @@ class UpstreamAdmin(admin.ModelAdmin):
             "timeout",
             "inject_stream_usage",
         ]
+        routing = ["models", "aliases", "priority", "weight"]
         if obj is None:
-            return [(None, {"fields": main})]
+            return [(None, {"fields": main}), ("Routing", {"fields": routing})]
         return [
             (None, {"fields": [*main, "is_active"]}),
-            ("Traffic", {"fields": ["traffic", "recent_failures", "logs"]}),
+            ("Routing", {"fields": routing}),
+            (
+                "Health and traffic",
+                {"fields": ["health_state", "traffic", "recent_failures", "logs"]},
+            ),
             ("Record", {"fields": ["secret_hint", "created_at", "updated_at"]}),
         ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_key_count=Count("api_keys"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("health")
+            .annotate(_key_count=Count("api_keys"))
+        )
 
     @admin.display(description="Secret", ordering="secret_hint")
     def secret(self, obj: Upstream) -> str:
         return obj.secret_hint
+
+    @admin.display(description="Health")
+    def health_state(self, obj: Upstream) -> str:
+        health = _health_of(obj)
+        if health["state"] == "cooling":
+            return f"cooling until {health['cooling_until']:%H:%M:%S} UTC"
+        failure = health["last_failure"]
+        if failure and health["consecutive_failures"]:
+            return f"ok ({health['consecutive_failures']} failed in a row: {failure['reason']})"
+        return "ok"
 
     @admin.display(description="Keys", ordering="_key_count")
     def key_count(self, obj: Upstream) -> int:
@@ -93,7 +127,7 @@ class UpstreamAdmin(admin.ModelAdmin):
     def state(self, obj: Upstream) -> str:
         if not obj.is_active:
             return format_html('<span class="gw-badge gw-muted">{}</span>', "inactive")
-        return format_html('<span class="gw-badge gw-ok">{}</span>', "active")
+        return health_badge(_health_of(obj))
 
     @admin.display(description="Default", boolean=True, ordering="is_default")
     def default(self, obj: Upstream) -> bool:
@@ -142,6 +176,37 @@ class UpstreamAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "has_upstreams": Upstream.objects.exists()}
         return super().changelist_view(request, extra_context)
 
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name=f"{prefix}_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_view(self, request, object_id):
+        """The "Test" button: one GET <base_url>/models with the secret; status and latency."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        upstream = self.get_object(request, object_id)
+        if upstream is None or not self.has_change_permission(request, upstream):
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        probe = upstream_test(upstream=upstream)
+        status = f"HTTP {probe.status}" if probe.status else "no answer"
+        self.message_user(
+            request,
+            f"Test of {upstream.name}: {status} in {probe.latency_ms} ms. {probe.message}",
+            messages.SUCCESS if probe.ok else messages.ERROR,
+        )
+        return HttpResponseRedirect(
+            reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[upstream.pk]
+            )
+        )
+
     def has_delete_permission(self, request, obj=None):
         # Soft delete only (the deactivate action): logs and keys keep pointing at it.
         return False
@@ -155,6 +220,10 @@ class UpstreamAdmin(admin.ModelAdmin):
             "is_default": data["is_default"],
             "timeout": data["timeout"],
             "inject_stream_usage": data["inject_stream_usage"],
+            "models": data["models"],
+            "aliases": data["aliases"],
+            "priority": data["priority"],
+            "weight": data["weight"],
         }
         if not change:
             mirror_row(obj, upstream_create(api_key=data["api_key"], **fields))

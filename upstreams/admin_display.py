@@ -15,6 +15,18 @@ from upstreams.models import Upstream
 RECENT = dt.timedelta(hours=1)
 
 
+def health_badge(health: dict) -> str:
+    """ok (green), failing (amber: failures in a row, not yet cooling), cooling (red)."""
+    failure = health.get("last_failure") or {}
+    if health["state"] == "cooling":
+        title = f"cooling until {health['cooling_until']:%H:%M:%S} UTC: {failure.get('reason', '')}"
+        return format_html('<span class="gw-badge gw-bad" title="{}">cooling</span>', title)
+    if health["consecutive_failures"]:
+        title = f"{health['consecutive_failures']} failed in a row: {failure.get('reason', '')}"
+        return format_html('<span class="gw-badge gw-warn" title="{}">failing</span>', title)
+    return format_html('<span class="gw-badge gw-ok">{}</span>', "ok")
+
+
 def timeout_text(seconds: float | None) -> str:
     """120 s, 2.5 s; the default when unset."""
     if seconds is None:

@@ -42,3 +42,15 @@ class UpstreamNameTaken(InvalidUpstreamData):
     """The name is already used by another upstream (a conflict, not a malformed value)."""
 
     code = "upstream_name_taken"
+
+
+class ModelNotAllowed(UpstreamError):
+    """The key may not ask for this model (its `models` allowlist)."""
+
+    code = "model_not_allowed"
+
+
+class ModelNotFound(UpstreamError):
+    """No upstream the key may use serves this model."""
+
+    code = "model_not_found"

@@ -32,6 +32,10 @@ class UpstreamForm(forms.ModelForm):
             "is_default",
             "timeout",
             "inject_stream_usage",
+            "models",
+            "aliases",
+            "priority",
+            "weight",
             "is_active",
         ]
         help_texts = {
@@ -39,10 +43,18 @@ class UpstreamForm(forms.ModelForm):
             "base_url": "With the version segment, e.g. https://api.openai.com/v1.",
             "is_default": "Making this the default clears the previous default.",
             "timeout": "Seconds to wait for headers and between chunks; empty means the default.",
+            "models": 'Model names or * patterns it serves, e.g. ["gpt-4o", "gpt-4.1*"]; '
+            "[] serves any model.",
+            "aliases": 'e.g. {"gpt-4o": "my-azure-deployment"}: only the body\'s model is '
+            "rewritten.",
+            "priority": "Lower is tried first.",
+            "weight": "Share of requests among upstreams of equal priority.",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for optional in ("models", "aliases", "priority", "weight"):
+            self.fields[optional].required = False
         if self.instance._state.adding:
             self.fields["api_key"].required = True
         else:
@@ -66,6 +78,24 @@ class UpstreamForm(forms.ModelForm):
 
     def clean_timeout(self):
         return self._rule("timeout", validation.timeout_errors)
+
+    def clean_models(self):
+        self.cleaned_data["models"] = self.cleaned_data.get("models") or []  # empty: any
+        return validation.normalize_models(self._rule("models", validation.models_errors))
+
+    def clean_aliases(self):
+        self.cleaned_data["aliases"] = self.cleaned_data.get("aliases") or {}
+        return self._rule("aliases", validation.aliases_errors)
+
+    def clean_priority(self):
+        if self.cleaned_data.get("priority") is None:
+            self.cleaned_data["priority"] = 0
+        return self._rule("priority", validation.priority_errors)
+
+    def clean_weight(self):
+        if self.cleaned_data.get("weight") is None:
+            self.cleaned_data["weight"] = 1
+        return self._rule("weight", validation.weight_errors)
 
     def clean_api_key(self):
         value = self.cleaned_data.get("api_key") or ""

@@ -27,6 +27,10 @@ class UpstreamRoute:
     _secret_encrypted: str = field(repr=False)
     _secret: str | None = field(default=None, repr=False)
     inject_stream_usage: bool = True
+    models: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    priority: int = 0
+    weight: int = 1
 
     @property
     def secret(self) -> str:
@@ -59,6 +63,10 @@ def _load() -> Snapshot:
         "is_default",
         "secret_encrypted",
         "inject_stream_usage",
+        "models",
+        "aliases",
+        "priority",
+        "weight",
     )
     routes = tuple(
         UpstreamRoute(
@@ -71,6 +79,10 @@ def _load() -> Snapshot:
             is_default=r["is_default"],
             _secret_encrypted=r["secret_encrypted"],
             inject_stream_usage=r["inject_stream_usage"],
+            models=tuple(r["models"] or ()),
+            aliases=dict(r["aliases"] or {}),
+            priority=r["priority"],
+            weight=r["weight"],
         )
         for r in rows
     )

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from upstreams.exceptions import UnknownUpstream, UpstreamForbidden, UpstreamUnavailable
+from upstreams import routing
+from upstreams.crypto import SecretUnreadable
+from upstreams.exceptions import (
+    ModelNotAllowed,
+    ModelNotFound,
+    UnknownUpstream,
+    UpstreamForbidden,
+    UpstreamUnavailable,
+)
+from upstreams.health import cooling_ids
 from upstreams.models import Upstream
 from upstreams.registry import UpstreamRoute, snapshot
 
@@ -26,10 +36,59 @@ def upstreams_active_by_ids(ids: Iterable[Any]) -> tuple[list[Upstream], list[st
     return found, bad
 
 
+def upstream_routes_for(*, upstream_ids: Collection[uuid.UUID]) -> list[UpstreamRoute]:
+    """The active upstreams among these ids, oldest first (from the cached snapshot)."""
+    return [r for r in snapshot().ordered if r.id in upstream_ids and r.is_active]
+
+
 def upstream_names_for(*, upstream_ids: Collection[uuid.UUID]) -> list[str]:
     """Names of the active upstreams among these ids, sorted."""
     snap = snapshot()
     return sorted(r.name for r in snap.ordered if r.id in upstream_ids and r.is_active)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The upstreams to try for one request, in order; pinned: named by X-Upstream-Name."""
+
+    routes: list[UpstreamRoute]
+    pinned: bool = False
+
+
+def upstream_candidates(
+    *,
+    upstream_ids: Collection[uuid.UUID],
+    requested_name: str | None,
+    dialect: str,
+    model: str,
+    allowed_models: Collection[str] = (),
+) -> Candidates:
+    """The upstreams to try for one request, best first (see upstreams.routing).
+
+    Raises ModelNotAllowed (the key's allowlist, checked first), ModelNotFound (no
+    upstream the key may use serves the model), and what upstream_choose raises for a
+    pinned name or a key without any active upstream. A request without a model goes
+    to one upstream, as upstream_choose picks it.
+    """
+    if model and allowed_models and not routing.matches_any(allowed_models, model):
+        raise ModelNotAllowed(f"This API key may not use the model {model[:200]}")
+    if requested_name or not model:
+        route = upstream_choose(
+            upstream_ids=upstream_ids, requested_name=requested_name, dialect=dialect
+        )
+        if model and not routing.serves(route, model):
+            raise ModelNotFound(f"Upstream {route.name} does not serve the model {model[:200]}")
+        return Candidates([route], pinned=bool(requested_name))
+    snap = snapshot()
+    usable = [r for r in snap.ordered if r.id in upstream_ids and r.is_active]
+    if not usable:
+        raise UpstreamUnavailable("No upstream this key may use is available")
+    serving = routing.serving(usable, model=model, dialect=dialect)
+    if not serving:
+        raise ModelNotFound(f"No upstream this key may use serves the model {model[:200]}")
+    if len(serving) == 1:
+        return Candidates(serving)
+    return Candidates(routing.ordered(serving, cooling=cooling_ids()))
 
 
 def upstream_choose(
@@ -54,7 +113,7 @@ def upstream_choose(
             raise UpstreamUnavailable(f"Upstream {route.name} is not available")
         return route
     usable = [r for r in snap.ordered if r.id in upstream_ids and r.is_active]
-    speaking = [r for r in usable if r.provider == dialect]
+    speaking = [r for r in usable if routing.speaks(r, dialect)]
     for candidates in (speaking, usable):
         for route in candidates:
             if route.is_default:
@@ -62,3 +121,17 @@ def upstream_choose(
         if candidates:
             return candidates[0]
     raise UpstreamUnavailable("No upstream this key may use is available")
+
+
+def upstream_test(*, upstream: Upstream):
+    """One cheap call to the upstream (`GET <base_url>/models` with its secret): a
+    proxy.catalog.Probe with ok, status, latency_ms and message. Spends no tokens."""
+    from proxy.catalog import Probe, upstream_probe  # the proxy owns the one HTTP seam
+
+    route = snapshot().by_id.get(upstream.pk)
+    if route is None:
+        raise Upstream.DoesNotExist
+    try:
+        return upstream_probe(route)
+    except SecretUnreadable:
+        return Probe(False, 0, 0, "Its secret cannot be decrypted with the current keys")

@@ -25,10 +25,19 @@ def _check(fields: dict[str, Any], *, entry: str = "") -> None:
         "base_url": validation.base_url_errors,
         "timeout": validation.timeout_errors,
         "api_key": validation.secret_errors,
+        "models": validation.models_errors,
+        "aliases": validation.aliases_errors,
+        "priority": validation.priority_errors,
+        "weight": validation.weight_errors,
+        "inject_stream_usage": _bool_errors,
     }
     errors = {f: checks[f](v) for f, v in fields.items() if f in checks and checks[f](v)}
     if errors:
         raise InvalidUpstreamData(errors, entry=entry)
+
+
+def _bool_errors(value: object) -> list[str]:
+    return [] if isinstance(value, bool) else ["Must be true or false."]
 
 
 def _set_secret(upstream: Upstream, secret: str) -> None:
@@ -51,8 +60,14 @@ def upstream_create(
     is_default: bool = False,
     timeout: float | None = None,
     inject_stream_usage: bool = True,
+    models: list[str] | None = None,
+    aliases: dict[str, str] | None = None,
+    priority: int = 0,
+    weight: int = 1,
 ) -> Upstream:
     """Create an upstream, routable at once; its secret is stored only encrypted."""
+    models = [] if models is None else models
+    aliases = {} if aliases is None else aliases
     _check(
         {
             "name": name,
@@ -60,6 +75,10 @@ def upstream_create(
             "base_url": base_url,
             "api_key": api_key,
             "timeout": timeout,
+            "models": models,
+            "aliases": aliases,
+            "priority": priority,
+            "weight": weight,
         }
     )
     if Upstream.objects.filter(name=name).exists():
@@ -71,6 +90,10 @@ def upstream_create(
         is_default=is_default,
         timeout=timeout,
         inject_stream_usage=inject_stream_usage,
+        models=validation.normalize_models(models),
+        aliases=aliases,
+        priority=priority,
+        weight=weight,
     )
     _set_secret(upstream, api_key)
     if is_default:
@@ -92,6 +115,10 @@ def upstream_update(
     timeout: float | None = UNSET,
     is_active: bool = UNSET,
     inject_stream_usage: bool = UNSET,
+    models: list[str] = UNSET,
+    aliases: dict[str, str] = UNSET,
+    priority: int = UNSET,
+    weight: int = UNSET,
 ) -> Upstream:
     """Change an upstream; a new api_key is encrypted afresh. In force at once."""
     given = {
@@ -102,6 +129,10 @@ def upstream_update(
             "base_url": base_url,
             "api_key": api_key,
             "timeout": timeout,
+            "models": models,
+            "aliases": aliases,
+            "priority": priority,
+            "weight": weight,
         }.items()
         if v is not UNSET
     }
@@ -125,6 +156,10 @@ def upstream_update(
         ("is_active", is_active),
         ("is_default", is_default),
         ("inject_stream_usage", inject_stream_usage),
+        ("models", validation.normalize_models(models) if models is not UNSET else UNSET),
+        ("aliases", aliases),
+        ("priority", priority),
+        ("weight", weight),
     ):
         if value is not UNSET:
             setattr(fresh, field, value)
@@ -162,7 +197,19 @@ def _parse_entries(raw: str) -> list[dict[str, Any]]:
         ) from None
     if not isinstance(entries, list):
         raise InvalidUpstreamData({"UPSTREAMS": ["must be a JSON list of objects"]})
-    known = {"name", "provider", "base_url", "api_key", "is_default", "timeout"}
+    known = {
+        "name",
+        "provider",
+        "base_url",
+        "api_key",
+        "is_default",
+        "timeout",
+        "inject_stream_usage",
+        "models",
+        "aliases",
+        "priority",
+        "weight",
+    }
     for index, entry in enumerate(entries):
         label = f"entry {index}" + (
             f" ({entry.get('name')})" if isinstance(entry, dict) and entry.get("name") else ""

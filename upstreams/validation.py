@@ -77,3 +77,67 @@ def secret_errors(value: object) -> list[str]:
 
 def normalize_base_url(value: str) -> str:
     return value.rstrip("/")
+
+
+MAX_MODELS = 1000
+MAX_MODEL_NAME = 200
+
+
+# 1-200 characters, none of them an ASCII control character (as a JSON-schema pattern too).
+MODEL_NAME_PATTERN = r"^[^\u0000-\u001f\u007f]{1,200}$"
+
+
+def _model_name_errors(value: object, what: str) -> list[str]:
+    if not isinstance(value, str) or not value or len(value) > MAX_MODEL_NAME:
+        return [f"Each {what} must be a non-empty string of at most {MAX_MODEL_NAME} characters."]
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return [f"Each {what} must not contain control characters."]
+    return []
+
+
+def models_errors(value: object) -> list[str]:
+    """A list of model names or `*` patterns (empty: any model). Shared with keys' allowlist."""
+    if not isinstance(value, list):
+        return ["Must be a list of model names or `*` patterns."]
+    if len(value) > MAX_MODELS:
+        return [f"Must have at most {MAX_MODELS} entries."]
+    for item in value:
+        errors = _model_name_errors(item, "model name or pattern")
+        if errors:
+            return errors
+    return []
+
+
+def aliases_errors(value: object) -> list[str]:
+    if not isinstance(value, dict):
+        return ['Must be an object: {"name a client sends": "model sent upstream"}.']
+    if len(value) > MAX_MODELS:
+        return [f"Must have at most {MAX_MODELS} entries."]
+    # The names are matched exactly against what clients send, so any string is harmless
+    # there (a "*" is literal); what is sent upstream must be a model name.
+    for target in value.values():
+        errors = _model_name_errors(target, "aliased model")
+        if errors:
+            return errors
+    return []
+
+
+MAX_PRIORITY = 1_000_000
+MAX_WEIGHT = 1_000_000
+
+
+def priority_errors(value: object) -> list[str]:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PRIORITY:
+        return [f"Must be a whole number between -{MAX_PRIORITY} and {MAX_PRIORITY}."]
+    return []
+
+
+def weight_errors(value: object) -> list[str]:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WEIGHT:
+        return [f"Must be a whole number between 1 and {MAX_WEIGHT}."]
+    return []
+
+
+def normalize_models(value: list[str]) -> list[str]:
+    """Duplicates dropped, order kept."""
+    return list(dict.fromkeys(value))

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from gatewaysite.api.auth import FORBIDDEN_MESSAGE
-from keys.exceptions import InvalidUpstreams, KeyNotRotatable, MissingUpstreams
+from keys.exceptions import InvalidModels, InvalidUpstreams, KeyNotRotatable, MissingUpstreams
 from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ def _translate(exc: Exception) -> AdminAPIError | None:
                 "invalid_upstream",
                 "Unknown or inactive upstream ids",
                 {"upstream_ids": exc.ids},
+            )
+        case InvalidModels():
+            return AdminAPIError(
+                400, "validation_error", "Invalid input: models", {"models": exc.errors}
             )
         case KeyNotRotatable():
             return AdminAPIError(409, "key_not_rotatable", str(exc))

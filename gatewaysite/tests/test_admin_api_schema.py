@@ -25,6 +25,7 @@ OPERATIONS = {
     "/admin/keys/{id}/rotate": {"post"},
     "/admin/upstreams": {"get", "post"},
     "/admin/upstreams/{id}": {"get", "put", "patch", "delete"},
+    "/admin/upstreams/{id}/test": {"post"},
     "/admin/logs": {"get"},
     "/admin/logs/{id}": {"get"},
     "/admin/logs/export": {"get"},
@@ -165,7 +166,7 @@ def test_schemathesis_finds_no_failure(live_gateway, transactional_db, admin_tok
                          timeout=300)  # fmt: skip
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-20000:]
-    assert "22 selected / 22 total" in output
+    assert "23 selected / 23 total" in output
     assert re.search(r"(\d+) generated, \1 passed", output), output[-2000:]
     assert admin_token not in output
     assert "Traceback" not in live_gateway.output()

@@ -19,6 +19,7 @@ from limits.api.serializers import (
     KeyLimitsReadMixin,
     KeyLimitsWriteSerializer,
 )
+from upstreams.api.serializers import ModelNamesField
 
 
 class KeyStatus:
@@ -47,6 +48,12 @@ class KeySerializer(KeyLimitsReadMixin, serializers.ModelSerializer):
         "grace, not expired (`status` says which)."
     )
     status = serializers.SerializerMethodField()
+    models = serializers.ListField(
+        source="allowed_models",
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Model names or `*` patterns this key may ask for; empty: any.",
+    )
 
     class Meta:
         model = APIKey
@@ -57,6 +64,7 @@ class KeySerializer(KeyLimitsReadMixin, serializers.ModelSerializer):
             "key_prefix",
             "key_masked",
             "upstream_ids",
+            "models",
             "is_active",
             "status",
             "expires_at",
@@ -122,6 +130,12 @@ class KeyWriteSerializer(KeyLimitsWriteSerializer):
         max_length=2000, required=False, allow_blank=True, trim_whitespace=False
     )
     upstream_ids = UpstreamIdsField()
+    models = ModelNamesField(
+        required=False,
+        allow_null=True,
+        help_text="Model names or `*` patterns the key may ask for; empty or null: any "
+        "model its upstreams serve.",
+    )
     expires_at = RFC3339DateTimeField(
         required=False,
         allow_null=True,

@@ -23,7 +23,7 @@ KEY_RE = re.compile(r"^sk-auto-[A-Za-z0-9_-]{43}$")
 KEY_FIELDS = {
     "id", "name", "description", "key_prefix", "key_masked", "upstream_ids", "is_active",
     "status", "expires_at", "revoked_at", "rotated_from", "last_used_at", "created_at",
-    "updated_at",
+    "updated_at", "models",
     # limits (the limits app)
     "rpm_limit", "tpm_limit", "max_parallel", "budget_usd", "budget_tokens", "budget_period",
     "spend",

@@ -33,6 +33,8 @@ class RequestLogSerializer(serializers.ModelSerializer):
             "method",
             "path",
             "model",
+            "upstream_model",
+            "attempts",
             "is_stream",
             "status_code",
             "prompt_tokens",

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 LOG_FIELDS = {
     "id", "api_key_id", "api_key_prefix", "upstream_id", "upstream_name", "method", "path",
-    "model", "is_stream", "status_code", "prompt_tokens", "completion_tokens", "total_tokens",
+    "model", "upstream_model", "attempts", "is_stream", "status_code", "prompt_tokens",
+    "completion_tokens", "total_tokens",
     "cache_read_tokens", "cache_write_tokens", "cost_usd", "duration_ms", "ttfb_ms", "error", "state",
     "created_at", "finished_at",
 }  # fmt: skip

@@ -68,6 +68,7 @@ def test_presented_key(authorization, x_api_key, presented):
     [
         ("openai", ("Authorization", "Bearer sk-up")),
         ("anthropic", ("x-api-key", "sk-up")),
+        ("azure", ("api-key", "sk-up")),
     ],
 )
 def test_secret_header(provider, header):
@@ -89,7 +90,34 @@ def test_error_bodies_in_each_dialect():
     anthropic_body = json.loads(
         dialects.error_body(dialect="anthropic", status=502, code="bad_gateway", message="Down")
     )
-    assert anthropic_body == {"type": "error", "error": {"type": "bad_gateway", "message": "Down"}}
+    assert anthropic_body == {
+        "type": "error",
+        "error": {"type": "api_error", "message": "Down", "code": "bad_gateway"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "category"),
+    [
+        (401, "invalid_api_key", "authentication_error"),
+        (401, "api_key_expired", "authentication_error"),
+        (403, "model_not_allowed", "permission_error"),
+        (404, "model_not_found", "not_found_error"),
+        (413, "request_too_large", "request_too_large"),
+        (429, "budget_exceeded", "rate_limit_error"),
+        (400, "unknown_upstream", "invalid_request_error"),
+        (405, "method_not_allowed", "invalid_request_error"),
+        (408, "request_timeout", "invalid_request_error"),
+        (502, "bad_gateway", "api_error"),
+        (503, "service_unavailable", "api_error"),
+        (504, "gateway_timeout", "api_error"),
+    ],
+)
+def test_anthropic_errors_carry_anthropic_categories_and_our_code(status, code, category):
+    body = json.loads(
+        dialects.error_body(dialect="anthropic", status=status, code=code, message="m")
+    )
+    assert body == {"type": "error", "error": {"type": category, "message": "m", "code": code}}
 
 
 @pytest.mark.parametrize(

@@ -445,7 +445,8 @@ def test_database_away_and_back_503s_in_dialect_then_serves_again(start_gateway,
         down = messages()
         assert down.status_code == 503
         assert down.json()["type"] == "error"
-        assert down.json()["error"]["type"] == "service_unavailable"
+        assert down.json()["error"]["type"] == "api_error"  # Anthropic's category for a 5xx
+        assert down.json()["error"]["code"] == "service_unavailable"
         ready = requests.get(f"{gateway.url}/readyz", timeout=20)
         assert ready.status_code == 503
         assert requests.get(f"{gateway.url}/healthz", timeout=5).status_code == 200

@@ -14,6 +14,7 @@ from conftest import free_port
 from keys.secrets import hash_key
 from keys.services import key_revoke, key_update
 from logs.models import RequestLog
+from proxy import dialects
 from proxy.tests.conftest import finished_row
 from upstreams.services import upstream_deactivate
 
@@ -41,8 +42,10 @@ def openai_error(response: requests.Response) -> tuple[int, str]:
 def anthropic_error(response: requests.Response) -> tuple[int, str]:
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert body["type"] == "error" and set(body["error"]) == {"type", "message"}
-    return response.status_code, body["error"]["type"]
+    assert body["type"] == "error" and set(body["error"]) == {"type", "message", "code"}
+    # Anthropic's own category for the status; the gateway's code beside it.
+    assert body["error"]["type"] == dialects.anthropic_error_type(response.status_code)
+    return response.status_code, body["error"]["code"]
 
 
 def test_no_key_is_401_missing_api_key_in_both_dialects(gateway, openai_route, provider):
@@ -106,7 +109,8 @@ def test_revoked_and_expired_keys(gateway, make_route):
     key_update(key=expired.key, expires_at=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(anthropic.AuthenticationError) as exc:
         expired.anthropic().messages.create(**MESSAGES_BODY)
-    assert exc.value.body["error"]["type"] == "api_key_expired"
+    assert exc.value.body["error"]["type"] == "authentication_error"
+    assert exc.value.body["error"]["code"] == "api_key_expired"
     row = finished_row(exc.value.response.headers["x-gateway-request-id"])
     assert (row.status_code, row.api_key_id) == (401, None)
 
@@ -135,7 +139,8 @@ def test_an_upstream_the_key_may_not_use_is_403(gateway, make_route, make_upstre
         route.anthropic().messages.create(
             **MESSAGES_BODY, extra_headers={"X-Upstream-Name": "forbidden-one"}
         )
-    assert exc.value.body["error"]["type"] == "forbidden"
+    assert exc.value.body["error"]["type"] == "permission_error"
+    assert exc.value.body["error"]["code"] == "forbidden"
     assert provider.requests == []
 
 
@@ -203,7 +208,8 @@ def test_unreachable_upstream_is_502_in_both_dialects(gateway, make_route):
     route = make_route(provider="anthropic", base_url=dead)
     with pytest.raises(anthropic.InternalServerError) as exc:
         route.anthropic().messages.create(**MESSAGES_BODY)
-    assert (exc.value.status_code, exc.value.body["error"]["type"]) == (502, "bad_gateway")
+    assert (exc.value.status_code, exc.value.body["error"]["type"]) == (502, "api_error")
+    assert exc.value.body["error"]["code"] == "bad_gateway"
 
 
 def test_upstream_silent_before_headers_is_504(gateway, make_route, provider):

@@ -125,7 +125,8 @@ def test_database_down_is_a_quick_503_in_the_callers_dialect(start_gateway, data
     response = requests.post(f"{gateway.url}/v1/messages", json={}, headers=key, timeout=15)
     assert response.status_code == 503
     assert response.json()["error"] == {
-        "type": "service_unavailable",
+        "type": "api_error",
+        "code": "service_unavailable",
         "message": "The gateway's database is unavailable",
     }
     assert time.monotonic() - started < 8

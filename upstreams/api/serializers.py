@@ -13,8 +13,14 @@ import re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gatewaysite.api.fields import StrictBooleanField, StrictCharField, StrictFloatField
+from gatewaysite.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+)
 from upstreams import validation
+from upstreams.health import health_payload
 from upstreams.models import Provider, Upstream
 
 _H16 = "[0-9A-Fa-f]{1,4}"
@@ -104,9 +110,73 @@ class TimeoutField(StrictFloatField):
         return value
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "string",
+            "pattern": validation.MODEL_NAME_PATTERN,
+            "maxLength": validation.MAX_MODEL_NAME,
+        },
+        "maxItems": validation.MAX_MODELS,
+    }
+)
+class ModelNamesField(serializers.ListField):
+    """Model names or `*` patterns; the rules are upstreams.validation.models_errors."""
+
+    child = StrictCharField(max_length=validation.MAX_MODEL_NAME, trim_whitespace=False)
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=validation.MAX_MODELS, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        errors = validation.models_errors(value)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "type": "string",
+            "pattern": validation.MODEL_NAME_PATTERN,
+            "maxLength": validation.MAX_MODEL_NAME,
+        },
+        "maxProperties": validation.MAX_MODELS,
+    }
+)
+class AliasesField(serializers.DictField):
+    child = StrictCharField(max_length=validation.MAX_MODEL_NAME, trim_whitespace=False)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        errors = validation.aliases_errors(value)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class LastFailureSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    reason = serializers.CharField()
+
+
+class HealthSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["ok", "cooling"])
+    consecutive_failures = serializers.IntegerField()
+    cooling_until = serializers.DateTimeField(allow_null=True)
+    last_failure = LastFailureSerializer(allow_null=True)
+
+
 class UpstreamSerializer(serializers.ModelSerializer):
     api_key_masked = serializers.CharField(
         source="secret_hint", read_only=True, help_text="A hint such as `sk-***1234`."
+    )
+    health = serializers.SerializerMethodField(
+        help_text="Failures in a row and cooling (shared by every worker)."
     )
 
     class Meta:
@@ -120,11 +190,24 @@ class UpstreamSerializer(serializers.ModelSerializer):
             "is_default",
             "timeout",
             "inject_stream_usage",
+            "models",
+            "aliases",
+            "priority",
+            "weight",
+            "health",
             "is_active",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(HealthSerializer)
+    def get_health(self, upstream: Upstream) -> dict:
+        try:
+            row = upstream.health
+        except Upstream.health.RelatedObjectDoesNotExist:
+            row = None
+        return HealthSerializer(health_payload(row)).data
 
 
 _TIMEOUT_HELP = "Seconds to wait for the answer's headers and between chunks; null: the default."
@@ -143,6 +226,26 @@ class UpstreamCreateSerializer(serializers.Serializer):
         required=False,
         help_text="Ask for usage in OpenAI chat streams the client did not ask it for "
         "(default true); false for an upstream that refuses stream_options.",
+    )
+    models = ModelNamesField(
+        required=False,
+        help_text="Model names or `*` patterns it serves; empty (the default): any model.",
+    )
+    aliases = AliasesField(
+        required=False,
+        help_text='{"name a client sends": "model sent upstream"}; only `model` is rewritten.',
+    )
+    priority = StrictIntegerField(
+        required=False,
+        min_value=-validation.MAX_PRIORITY,
+        max_value=validation.MAX_PRIORITY,
+        help_text="Lower is tried first (default 0).",
+    )
+    weight = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=validation.MAX_WEIGHT,
+        help_text="Share of requests among upstreams of equal priority (default 1).",
     )
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status
+from rest_framework import serializers, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from gatewaysite.api.audit import audit_action, audit_added, audit_changed
@@ -22,6 +23,15 @@ from upstreams.api.serializers import (
     UpstreamUpdateSerializer,
 )
 from upstreams.models import Upstream
+from upstreams.selectors import upstream_test
+
+
+class UpstreamTestSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="Whether it answered 2xx with a model list.")
+    status = serializers.IntegerField(help_text="The upstream's status; 0 when none came.")
+    latency_ms = serializers.IntegerField()
+    message = serializers.CharField()
+
 
 _CONFLICT = {409: error("`conflict`: the name is taken, or a concurrent change won.")}
 
@@ -31,7 +41,7 @@ _CONFLICT = {409: error("`conflict`: the name is taken, or a concurrent change w
     retrieve=extend_schema(summary="Get an upstream", responses=UpstreamSerializer),
 )
 class UpstreamViewSet(AdminViewSet):
-    queryset = Upstream.objects.all()
+    queryset = Upstream.objects.select_related("health")
     serializer_class = UpstreamSerializer
     filterset_class = UpstreamFilter
     ordering_fields = ("created_at", "name", "provider")
@@ -78,6 +88,16 @@ class UpstreamViewSet(AdminViewSet):
             services.upstream_deactivate(upstream=upstream)
             audit_action(upstream, action="Deactivated through the admin API.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Test an upstream: one GET <base_url>/models with its secret (no tokens spent)",
+        request=None,
+        responses={200: UpstreamTestSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request, **kwargs):
+        probe = upstream_test(upstream=self.get_object())
+        return Response(UpstreamTestSerializer(probe).data)
 
     def _change(self, request, *, partial: bool) -> Response:
         upstream = self.get_object()

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 UPSTREAM_FIELDS = {
     "id", "name", "provider", "base_url", "api_key_masked", "is_default", "timeout",
-    "inject_stream_usage", "is_active", "created_at", "updated_at",
+    "inject_stream_usage", "models", "aliases", "priority", "weight", "health", "is_active",
+    "created_at", "updated_at",
 }  # fmt: skip
 
 
@@ -87,7 +88,7 @@ def test_sane_base_urls_are_accepted(api, base_url):
         ("name", "main\n"),
         ("name", ""),
         ("name", 7),
-        ("provider", "azure"),
+        ("provider", "mistral"),
         ("provider", None),
         ("base_url", "ftp://example.com/v1"),
         ("base_url", "https://"),
@@ -207,7 +208,7 @@ def test_list_filters_and_ordering(api):
     assert names("name=ZE") == ["zeta"]
     assert names("ordering=name") == ["alpha", "mid", "zeta"]
     assert names("ordering=-provider") == ["mid", "zeta", "alpha"]
-    for bad in ("provider=azure", "provider=", "is_active=no", "ordering=secret_encrypted"):
+    for bad in ("provider=mistral", "provider=", "is_active=no", "ordering=secret_encrypted"):
         assert_error(api.get(f"/admin/upstreams?{bad}"), 400, "validation_error")
 
 

@@ -83,7 +83,10 @@ def test_unset_upstreams_is_not_an_error(settings):
             "entry 1 (anthropic): api_key: is required",
         ),
         ([{**ANTHROPIC, "colour": "red"}], "entry 0 (anthropic): colour: is not a known field"),
-        ([{**ANTHROPIC, "provider": "mistral"}], "provider: Must be one of: openai, anthropic."),
+        (
+            [{**ANTHROPIC, "provider": "mistral"}],
+            "provider: Must be one of: openai, anthropic, azure.",
+        ),
         (
             [{**ANTHROPIC, "base_url": "https://user:pw@x.example/v1"}],
             "Must not contain credentials",
