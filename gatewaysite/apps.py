@@ -7,7 +7,18 @@ class GatewaySiteConfig(AppConfig):
     verbose_name = "Gateway"
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+
         from gatewaysite import checks  # noqa: F401 - registers the system checks
+        from gatewaysite.logfilters import request_id_clear
+
+        request_started.connect(request_id_clear, dispatch_uid="gateway_request_id_clear")
+        # Routing's failed attempts and cooling changes, counted in /metrics.
+        from gatewaysite import metrics
+        from upstreams import health
+
+        health.attempt_failed.connect(metrics.on_attempt_failed, dispatch_uid="metrics_attempts")
+        health.cooling_changed.connect(metrics.on_cooling_changed, dispatch_uid="metrics_cooling")
 
 
 class GatewayAdminConfig(admin_apps.AdminConfig):

@@ -76,6 +76,8 @@ except EncryptionKeyError as exc:
     _fail(str(exc))
 
 ADMIN_TOKEN = env.str("ADMIN_TOKEN", default="")
+# Bearer token for GET /metrics; empty: /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -367,21 +369,36 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- logging: never headers, bodies or query strings --------------------------------
+# plain: "time LEVEL logger request_id=… message"; json: one object per line, for shippers.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    _fail(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+if LOG_FORMAT == "json":
+    logging.captureWarnings(True)  # Python's warnings too, as JSON lines (logger py.warnings)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Control characters escaped in every line (a path or a model name can hold them).
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(request_tag)s %(message)s"},
+        "json": {"()": "gatewaysite.logfilters.JsonLines"},
+    },
+    # Control characters escaped in every line (a path or a model name can hold them);
+    # every line about a request names it (its X-Gateway-Request-ID).
     "filters": {
         "escape": {"()": "gatewaysite.logfilters.EscapeControls"},
         "one_line": {"()": "gatewaysite.logfilters.OneLine"},
+        "request_id": {"()": "gatewaysite.logfilters.RequestId"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["escape"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["escape", "request_id"],
+        },
         "console_one_line": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["one_line"],
+            "formatter": LOG_FORMAT,
+            "filters": ["one_line", "request_id"],
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},

@@ -4,12 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from gatewaysite import errors, health
+from gatewaysite import errors, health, metrics
 from proxy import views as proxy_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("django-admin/", admin.site.urls),
     path("admin", errors.admin_api_root),
     path("admin/", include("keys.api.urls")),

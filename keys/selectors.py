@@ -61,22 +61,41 @@ def _touch_last_used(grant: KeyGrant, now: dt.datetime) -> None:
         APIKey.objects.filter(pk=grant.id).update(last_used_at=now)
 
 
-def key_find(*, id_or_prefix: str) -> APIKey:
-    """Find one key by its UUID, its displayed prefix, or the whole key itself.
+class KeyAmbiguous(APIKey.MultipleObjectsReturned):
+    """What was given matches several keys, or only the start of a prefix; `candidates`
+    lists some of them (newest first) for the message."""
 
-    Raises APIKey.DoesNotExist, or APIKey.MultipleObjectsReturned for an ambiguous prefix.
+    def __init__(self, message: str, candidates: list[APIKey]):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+def key_find(*, id_or_prefix: str) -> APIKey:
+    """Find one key by its UUID, its displayed prefix, the whole key itself, or its name.
+
+    Raises APIKey.DoesNotExist, or KeyAmbiguous: a prefix or a name shared by several
+    keys (a name counts only its working keys when it has any: a rotation leaves the old
+    key under the same name), or the mere start of a prefix (`sk-auto-`).
     """
     if secrets.is_well_formed(id_or_prefix):
         return APIKey.objects.get(key_hash=secrets.hash_key(id_or_prefix))
     try:
         return APIKey.objects.get(pk=uuid.UUID(id_or_prefix))
-    except (ValueError, APIKey.DoesNotExist):
+    except ValueError:
         pass
-    matches = list(APIKey.objects.filter(key_prefix=id_or_prefix)[:2])
+    newest = APIKey.objects.order_by("-created_at")
+    matches = list(newest.filter(key_prefix=id_or_prefix)[:6])
     if not matches:
-        raise APIKey.DoesNotExist("no key has that id or prefix")
+        named = newest.filter(name=id_or_prefix)
+        matches = list(named.usable()[:6]) or list(named[:6])
+    if not matches and id_or_prefix and len(id_or_prefix) < secrets.DISPLAY_PREFIX_LENGTH:
+        started = list(newest.filter(key_prefix__startswith=id_or_prefix)[:6])
+        if started:
+            raise KeyAmbiguous("only the start of a prefix", started)
+    if not matches:
+        raise APIKey.DoesNotExist("no key has that id, prefix or name")
     if len(matches) > 1:
-        raise APIKey.MultipleObjectsReturned("that prefix matches several keys; use the id")
+        raise KeyAmbiguous("several keys match", matches)
     return matches[0]
 
 

@@ -44,6 +44,14 @@ class Ticket:
     at_second: int | None = None  # the second it was counted in (database, rpm or tpm)
 
 
+def counters_store_ping() -> bool | None:
+    """Whether a separate counter store (Redis) answers; None when the counters live in
+    the database (which the caller checks on its own)."""
+    if not settings.REDIS_URL:
+        return None
+    return redis_store.ping()
+
+
 def counters_admit(*, policy: Policy, demand: Demand, hold_seconds: float) -> Ticket:
     """Reserve `demand` against the policy, or raise RateLimited / BudgetExceeded.
 

@@ -130,6 +130,14 @@ def _limit(value) -> int:
     return -1 if value is None else int(value)
 
 
+def ping() -> bool:
+    """Whether Redis answers a PING now."""
+    try:
+        return bool(_redis().ping())
+    except redis.RedisError:
+        return False
+
+
 def admit(*, policy, demand, hold_seconds: float):
     from limits.counters import Ticket, check_budget, check_rates
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -137,9 +137,16 @@ class PruneResult:
 
 
 def logs_prune(
-    *, cutoff: dt.datetime, batch_size: int = 5000, dry_run: bool = False
+    *,
+    cutoff: dt.datetime,
+    batch_size: int = 5000,
+    dry_run: bool = False,
+    on_batch: Callable[[int], None] | None = None,
 ) -> PruneResult:
-    """Delete rows created before the cutoff, a batch per transaction, so no lock is held long."""
+    """Delete rows created before the cutoff, a batch per transaction, so no lock is held long.
+
+    on_batch, if given, is called after each batch with the rows deleted so far.
+    """
     old = RequestLog.objects.older_than(cutoff)
     if dry_run:
         return PruneResult(matched=old.count(), deleted=0)
@@ -150,6 +157,8 @@ def logs_prune(
             if not ids:
                 break
             deleted += RequestLog.objects.filter(id__in=ids).delete()[0]
+        if on_batch is not None:
+            on_batch(deleted)
     return PruneResult(matched=deleted, deleted=deleted)
 
 

@@ -109,6 +109,8 @@ class Refusal:
     code: str
     message: str
     retry_after: int | None = None  # whole seconds, sent as Retry-After
+    # The cause, for the row's error and the server log, where the caller is told less.
+    cause: str = ""
 
 
 # Order matters only for subclasses; these are all leaves.
@@ -128,6 +130,15 @@ _TABLE: tuple[tuple[type[BaseException], int, str, str | None], ...] = (
 )
 
 
+# What the operator is told (row and server log) where the caller only sees the code.
+_CAUSES = {
+    SecretUnreadable: (
+        "the upstream's secret cannot be decrypted with ENCRYPTION_KEY or "
+        "ENCRYPTION_KEY_PREVIOUS (a key rotation done in the wrong order?): put the key it "
+        "was written with in ENCRYPTION_KEY_PREVIOUS, or enter the secret again"
+    ),
+}
+
 # Everything the proxy answers with an error of its own rather than a 500.
 REFUSED: tuple[type[BaseException], ...] = (
     GatewayError,
@@ -146,5 +157,7 @@ def refusal_for(exc: BaseException) -> Refusal:
         return Refusal(exc.status, exc.code, str(exc), retry_after=exc.retry_after)
     for kind, status, code, fixed_message in _TABLE:
         if isinstance(exc, kind):
-            return Refusal(status, code, fixed_message or str(exc) or code)
+            return Refusal(
+                status, code, fixed_message or str(exc) or code, cause=_CAUSES.get(kind, "")
+            )
     raise TypeError(f"no refusal is defined for {type(exc).__name__}")

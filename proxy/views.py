@@ -22,6 +22,7 @@ The recipe, in order (`_serve`):
                                                 prices.selectors.price_for, prices.cost
      and settle the reservation to what was recorded, in the row's own write
                                                 limits.services.limits_settle_statements
+     and count it in /metrics, as the row records it     gatewaysite.metrics.request_finished
 
 A request refused before step 7 gets one finished row (logs.services.log_record) and
 an error in the caller's dialect; so does one whose upstream cannot be reached.
@@ -47,6 +48,8 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from gatewaysite import metrics
+from gatewaysite.logfilters import request_id_bind
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from limits.services import limits_admit, limits_settle, limits_settle_statements
@@ -98,6 +101,7 @@ class _Call:
     path: str
     api_key_id: uuid.UUID | None = None
     upstream_id: uuid.UUID | None = None
+    upstream_name: str = ""  # the metrics' label
     model: str = ""
     is_stream: bool = False
     log_id: int | None = None
@@ -106,6 +110,7 @@ class _Call:
     error_body: ErrorCapture | None = None
     error_encoding: str = ""
     secret: str = field(default="", repr=False)
+    counted: bool = False  # in /metrics, exactly once
     # Failover: upstreams tried, "name: reason" of each that failed, the model sent upstream.
     attempts: int = 0
     failures: list[str] = field(default_factory=list)
@@ -126,6 +131,8 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         method=(request.method or "GET")[:10],  # the row's column; longer is refused below
         path=_printable(request.path_info),
     )
+    request_id_bind(call.request_id)  # every log line about this request names it
+    metrics.request_started()
     try:
         response = _serve(request, call)
     except REFUSED as exc:
@@ -186,6 +193,7 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
             allowed_models=grant.models,
         )
         call.upstream_id = candidates.routes[0].id
+        call.upstream_name = candidates.routes[0].name
 
     # 5. admit it against the key's limits, reserving its worst case
     call.ticket = limits_admit(
@@ -220,12 +228,14 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         )
     except (AllAttemptsFailed, AttemptTimedOut) as exc:
         call.attempts, call.upstream_id = exc.attempts, exc.last_route.id
+        call.upstream_name = exc.last_route.name
         raise
     # Recording a failure or a recovery (upstreams.health) may have taken a connection
     # again; the relay must not hold one.
     _release_db_connection()
     sent, answer, route = outcome.sent, outcome.sent.answer, outcome.sent.route
     call.upstream_id, call.attempts, call.failures = route.id, outcome.attempts, outcome.failures
+    call.upstream_name = route.name
     call.upstream_model = sent.extra["upstream_model"]
 
     # 8. relay, and 9. finish the row when the answer ends (Relay calls _finisher)
@@ -360,6 +370,7 @@ def _upstream_names(call: _Call, grant: KeyGrant) -> HttpResponse:
         api_key_id=call.api_key_id,
     )
     _settle(call, status=200)
+    _count(call, status=200, duration_ms=call.elapsed_ms())
     return _json(call, 200, json.dumps({"upstreams": names}).encode("utf-8"))
 
 
@@ -407,7 +418,7 @@ def _finisher(call: _Call):
                 status_code=ending.status,
                 duration_ms=ending.duration_ms,
                 ttfb_ms=ending.ttfb_ms,
-                error=_error_text(call, ending.error or _upstream_error(call)),
+                error=_error_text(call, ending.error or _upstream_error(call, ending.status)),
                 cost_usd=cost,
                 upstream_id=call.upstream_id,
                 upstream_model=call.upstream_model,
@@ -423,8 +434,35 @@ def _finisher(call: _Call):
                 ending.status,
             )
         _settle(call, status=ending.status, total_tokens=ending.usage.total_tokens, cost=cost)
+        _count(
+            call,
+            status=ending.status,
+            duration_ms=ending.duration_ms,
+            ttfb_ms=ending.ttfb_ms,
+            usage=ending.usage,
+            cost=cost,
+        )
 
     return finish
+
+
+def _count(call: _Call, *, status: int, duration_ms, ttfb_ms=None, usage=None, cost=None) -> None:
+    """Count the request in /metrics with what its row records, once whatever ends it."""
+    if call.counted:
+        return
+    call.counted = True
+    metrics.request_finished(
+        upstream=call.upstream_name,
+        dialect=call.dialect,
+        status=status,
+        duration_seconds=None if duration_ms is None else duration_ms / 1000,
+        ttfb_seconds=None if ttfb_ms is None else ttfb_ms / 1000,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cache_read_tokens=getattr(usage, "cache_read_tokens", None),
+        cache_write_tokens=getattr(usage, "cache_write_tokens", None),
+        cost_usd=cost,
+    )
 
 
 def _error_text(call: _Call, error: str) -> str:
@@ -448,16 +486,29 @@ def _settlement(call: _Call, ending: Ending, cost) -> list[tuple[str, list]]:
     )
 
 
-def _upstream_error(call: _Call) -> str:
-    """For an upstream's error answer: its own error.message (never a secret), else ""."""
+def _upstream_error(call: _Call, status: int) -> str:
+    """For an upstream's error answer: its own error.message (never a secret), else "".
+
+    A 401 or 403 answers the gateway's own secret (the client's key never goes upstream),
+    so the row says so: an operator can tell a bad upstream secret from a bad client key.
+    """
     if call.error_body is None:
         return ""
-    return upstream_error_message(
+    message = upstream_error_message(
         bytes(call.error_body.head),
         content_encoding=call.error_encoding,
         secret=call.secret,
         secret_mask=secret_hint(call.secret),
     )
+    if status in (401, 403):
+        logger.warning(
+            "upstream %s refused the gateway's credentials (%s): check its api_key",
+            call.upstream_name,
+            status,
+        )
+        refused = f"the upstream refused the gateway's credentials ({status})"
+        return f"{refused}: {message}" if message else refused
+    return message
 
 
 def _cost(call: _Call, ending: Ending):
@@ -491,8 +542,12 @@ def _settle(call: _Call, *, status: int, total_tokens: int | None = None, cost=N
 
 def _refuse(call: _Call, refusal: Refusal, *, write_row: bool) -> HttpResponse:
     """The gateway's own error answer, in the caller's dialect, with its row written."""
+    if refusal.cause:
+        logger.error("upstream %s: %s", call.upstream_name or "?", refusal.cause)
     if write_row:
         _write_refusal_row(call, refusal)
+    metrics.request_refused(code=refusal.code)
+    _count(call, status=refusal.status, duration_ms=call.elapsed_ms())
     body = dialects.error_body(
         dialect=call.dialect, status=refusal.status, code=refusal.code, message=refusal.message
     )
@@ -511,7 +566,7 @@ def _write_refusal_row(call: _Call, refusal: Refusal) -> None:
                 log_id=call.log_id,
                 status_code=refusal.status,
                 duration_ms=call.elapsed_ms(),
-                error=refusal.message,
+                error=refusal.cause or refusal.message,
                 upstream_id=call.upstream_id,
                 attempts=call.attempts,
             )
@@ -522,7 +577,7 @@ def _write_refusal_row(call: _Call, refusal: Refusal) -> None:
                 path=call.path,
                 status_code=refusal.status,
                 duration_ms=call.elapsed_ms(),
-                error=refusal.message,
+                error=refusal.cause or refusal.message,
                 api_key_id=call.api_key_id,
                 upstream_id=call.upstream_id,
                 model=call.model,

@@ -16,28 +16,21 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ ! -f .env ]; then
-  umask 077
-  .venv/bin/python - <<'PY'
-import secrets
-from cryptography.fernet import Fernet
-lines = [
-    "# Written once by the setup command. Keep it private; back up ENCRYPTION_KEY.",
-    f"ENCRYPTION_KEY={Fernet.generate_key().decode()}",
-    f"ADMIN_TOKEN={secrets.token_urlsafe(32)}",
-    f"SECRET_KEY={secrets.token_urlsafe(50)}",
-]
-with open(".env", "x") as f:
-    f.write("\n".join(lines) + "\n")
-PY
-  echo "==> wrote $(pwd)/.env with a fresh ENCRYPTION_KEY, ADMIN_TOKEN and SECRET_KEY."
-  echo "    Back up ENCRYPTION_KEY now: without it, stored upstream secrets cannot be read."
-  echo "    The admin API token is ADMIN_TOKEN in that file."
-fi
+# Fresh secrets for whatever .env lacks: no .env at all, or one copied from .env.example
+# with ENCRYPTION_KEY, ADMIN_TOKEN or SECRET_KEY left empty. A value already in .env, or
+# set in the environment (which wins over .env), is never replaced.
+umask 077
+.venv/bin/python scripts/ensure_env.py
 
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput --verbosity 0
 .venv/bin/python manage.py import_upstreams --if-empty
 
-echo "==> starting gunicorn (Ctrl-C stops it)"
-exec .venv/bin/gunicorn -c gunicorn.conf.py "$@"
+# Both `run.sh -- --bind 0.0.0.0:8000` and `run.sh --bind 0.0.0.0:8000` pass the flags to
+# gunicorn (a bare "--" would reach gunicorn as the name of its app).
+if [ "${1:-}" = "--" ]; then
+  shift
+fi
+echo "==> starting gunicorn"
+# gunicorn.conf.py prints where everything is once the sockets are open.
+GATEWAY_SHOW_WHERE=1 exec .venv/bin/gunicorn -c gunicorn.conf.py "$@"

@@ -25,6 +25,7 @@ from upstreams.health import health_payload
 from upstreams.models import Upstream
 from upstreams.selectors import upstream_test
 from upstreams.services import upstream_create, upstream_deactivate, upstream_update
+from upstreams.validation import base_url_warnings
 
 
 def _health_of(upstream: Upstream) -> dict:
@@ -213,6 +214,8 @@ class UpstreamAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
+        for warning in base_url_warnings(data["base_url"]):
+            self.message_user(request, warning, messages.WARNING)
         fields = {
             "name": data["name"],
             "provider": data["provider"],

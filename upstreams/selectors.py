@@ -7,6 +7,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import models
+
 from upstreams import routing
 from upstreams.crypto import SecretUnreadable
 from upstreams.exceptions import (
@@ -22,18 +24,28 @@ from upstreams.registry import UpstreamRoute, snapshot
 
 
 def upstreams_active_by_ids(ids: Iterable[Any]) -> tuple[list[Upstream], list[str]]:
-    """Split ids into the active upstreams they name and the ids that name none (as given)."""
+    """Split ids into the active upstreams they name and the ids that name none (as given).
+
+    An entry that is not a UUID is taken as an upstream's name, so an operator can write
+    `["openai"]` wherever ids are asked for.
+    """
     wanted: dict[uuid.UUID, str] = {}
-    bad: list[str] = []
+    names: dict[str, str] = {}
     for raw in ids:
         try:
             wanted[raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))] = str(raw)
         except ValueError:
-            bad.append(str(raw))
-    found = list(Upstream.objects.filter(pk__in=wanted, is_active=True))
+            names[str(raw)] = str(raw)
+    found = list(
+        Upstream.objects.filter(is_active=True).filter(
+            models.Q(pk__in=wanted) | models.Q(name__in=names)
+        )
+    )
     found_ids = {u.pk for u in found}
-    bad.extend(text for pk, text in wanted.items() if pk not in found_ids)
-    return found, bad
+    found_names = {u.name for u in found}
+    bad = [text for pk, text in wanted.items() if pk not in found_ids]
+    bad.extend(name for name in names if name not in found_names)
+    return list({u.pk: u for u in found}.values()), bad
 
 
 def upstream_routes_for(*, upstream_ids: Collection[uuid.UUID]) -> list[UpstreamRoute]:

@@ -186,17 +186,20 @@ class ImportResult:
     created: int
     skipped_existing: int
     skipped_not_empty: bool
+    created_names: tuple[str, ...] = ()  # created, or that a dry run would create
+    existing_names: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # accepted but probably wrong (validation.*_warnings)
 
 
-def _parse_entries(raw: str) -> list[dict[str, Any]]:
+def _parse_entries(raw: str, source: str = "UPSTREAMS") -> list[dict[str, Any]]:
     try:
         entries = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidUpstreamData(
-            {"UPSTREAMS": [f"is not valid JSON (line {exc.lineno}, column {exc.colno})"]}
+            {source: [f"is not valid JSON (line {exc.lineno}, column {exc.colno})"]}
         ) from None
     if not isinstance(entries, list):
-        raise InvalidUpstreamData({"UPSTREAMS": ["must be a JSON list of objects"]})
+        raise InvalidUpstreamData({source: ["must be a JSON list of objects"]})
     known = {
         "name",
         "provider",
@@ -228,16 +231,22 @@ def _parse_entries(raw: str) -> list[dict[str, Any]]:
             raise InvalidUpstreamData({"is_default": ["must be true or false"]}, entry=label)
     names = [e["name"] for e in entries]
     if len(set(names)) != len(names):
-        raise InvalidUpstreamData({"name": ["names repeat within UPSTREAMS"]})
+        raise InvalidUpstreamData({"name": [f"names repeat within {source}"]})
     if sum(1 for e in entries if e.get("is_default")) > 1:
         raise InvalidUpstreamData({"is_default": ["at most one entry may be the default"]})
     return entries
 
 
 @transaction.atomic
-def upstreams_import(*, raw_json: str, if_empty: bool = False) -> ImportResult:
-    """Import upstreams from UPSTREAMS JSON, all or nothing; existing names are kept as they are."""
-    entries = _parse_entries(raw_json)
+def upstreams_import(
+    *, raw_json: str, if_empty: bool = False, dry_run: bool = False, source: str = "UPSTREAMS"
+) -> ImportResult:
+    """Import upstreams from UPSTREAMS JSON, all or nothing; existing names are kept as they are.
+
+    dry_run checks everything and says what would be imported, writing nothing. `source`
+    names where the JSON came from in error messages (a file's name).
+    """
+    entries = _parse_entries(raw_json, source)
     if if_empty and Upstream.objects.exists():
         return ImportResult(created=0, skipped_existing=0, skipped_not_empty=True)
     existing = set(
@@ -245,13 +254,21 @@ def upstreams_import(*, raw_json: str, if_empty: bool = False) -> ImportResult:
             "name", flat=True
         )
     )
-    created = 0
-    for entry in entries:
-        if entry["name"] in existing:
-            continue
-        upstream_create(**entry)
-        created += 1
-    return ImportResult(created=created, skipped_existing=len(existing), skipped_not_empty=False)
+    fresh = [e for e in entries if e["name"] not in existing]
+    warnings = tuple(
+        f"{e['name']}: {w}" for e in fresh for w in validation.base_url_warnings(e["base_url"])
+    )
+    if not dry_run:
+        for entry in fresh:
+            upstream_create(**entry)
+    return ImportResult(
+        created=len(fresh),
+        skipped_existing=len(existing),
+        skipped_not_empty=False,
+        created_names=tuple(e["name"] for e in fresh),
+        existing_names=tuple(sorted(existing)),
+        warnings=warnings,
+    )
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,22 @@ def base_url_errors(value: object) -> list[str]:
     return errors
 
 
+def base_url_warnings(value: str) -> list[str]:
+    """Accepted but probably wrong: a base_url with no path has no version segment, so
+    `/v1/chat/completions` would go to `<base_url>/chat/completions`, not `/v1/…`."""
+    try:
+        path = urllib.parse.urlsplit(value).path
+    except ValueError:
+        return []
+    if path.strip("/"):
+        return []
+    return [
+        f"base_url {value!r} has no version segment: the gateway sends /v1/<path> to "
+        "<base_url>/<path>, so it should end as the official SDKs' does "
+        "(https://api.openai.com/v1, https://api.anthropic.com/v1)."
+    ]
+
+
 def timeout_errors(value: object) -> list[str]:
     if value is None:
         return []

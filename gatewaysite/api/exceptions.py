@@ -24,7 +24,7 @@ from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 
 logger = logging.getLogger(__name__)
 
-MISSING_UPSTREAMS_MESSAGE = "At least one upstream id is required"
+MISSING_UPSTREAMS_MESSAGE = "At least one upstream id (or name, in upstreams) is required"
 # A validation error on upstream_ids of one of these kinds is the contract's missing_upstreams.
 _MISSING_CODES = {"required", "empty", "null"}
 
@@ -46,7 +46,11 @@ def _codes(value) -> set[str]:
 def _from_validation(exc: drf.ValidationError) -> AdminAPIError:
     details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
     codes = exc.get_codes()
-    if isinstance(codes, dict) and _codes(codes.get("upstream_ids", [])) & _MISSING_CODES:
+    if (
+        isinstance(codes, dict)
+        and (_codes(codes.get("upstream_ids", [])) | _codes(codes.get("upstreams", [])))
+        & _MISSING_CODES
+    ):
         return AdminAPIError(400, "missing_upstreams", MISSING_UPSTREAMS_MESSAGE, details)
     fields = ", ".join(str(f) for f in details)
     return AdminAPIError(400, "validation_error", f"Invalid input: {fields}", details)

@@ -1,13 +1,37 @@
+import os
+
 import requests
 
 from conftest import free_port
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def test_healthz_and_readyz_answer_200_with_the_database_up(live_gateway, transactional_db):
     assert requests.get(live_gateway.url + "/healthz", timeout=5).status_code == 200
     ready = requests.get(live_gateway.url + "/readyz", timeout=5)
     assert ready.status_code == 200
-    assert ready.json()["database"] == "ok"
+    body = ready.json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    assert 0 <= body["database_ms"] < 1500
+    assert "counters" not in body  # without REDIS_URL the counters are in the database
+
+
+def test_readyz_reports_redis_with_its_latency_and_says_degraded_without_it(start_gateway):
+    with_redis = start_gateway(workers=1, env={"REDIS_URL": REDIS_URL})
+    gone = start_gateway(workers=1, env={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    try:
+        body = requests.get(with_redis.url + "/readyz", timeout=5).json()
+        assert (body["status"], body["database"], body["counters"]) == ("ok", "ok", "ok")
+        assert 0 <= body["counters_ms"] < 1500 and 0 <= body["database_ms"] < 1500
+        # Redis away stops only the keys with limits: the instance still serves.
+        ready = requests.get(gone.url + "/readyz", timeout=5)
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["counters"] == "unreachable"
+    finally:
+        with_redis.stop()
+        gone.stop()
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(start_gateway):

@@ -129,7 +129,10 @@ class KeyWriteSerializer(KeyLimitsWriteSerializer):
     description = StrictCharField(
         max_length=2000, required=False, allow_blank=True, trim_whitespace=False
     )
-    upstream_ids = UpstreamIdsField()
+    upstream_ids = UpstreamIdsField(
+        help_text="Ids of the upstreams the key may use. Names are accepted too, here or "
+        'in `upstreams` (`["openai"]`), which is added to this list.'
+    )
     models = ModelNamesField(
         required=False,
         allow_null=True,
@@ -141,6 +144,18 @@ class KeyWriteSerializer(KeyLimitsWriteSerializer):
         allow_null=True,
         help_text="When the key stops working; null for never. A past time expires it now.",
     )
+
+    def to_internal_value(self, data):
+        # `upstreams` (names) joins `upstream_ids` before validation: the service resolves
+        # each entry, id or name, and lists those that match no active upstream. It is
+        # not a declared field, so the schema keeps `upstream_ids` as the one required list.
+        if isinstance(data, dict) and "upstreams" in data:
+            names = data["upstreams"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise serializers.ValidationError({"upstreams": ["Expected a list of names."]})
+            ids = data.get("upstream_ids") or []
+            data = {**data, "upstream_ids": [*ids, *names] if isinstance(ids, list) else ids}
+        return super().to_internal_value(data)
 
 
 class KeyRotateSerializer(serializers.Serializer):

@@ -27,8 +27,8 @@ from upstreams.models import Upstream
 
 _WRITE_ERRORS = {
     400: error(
-        "`validation_error`, `missing_upstreams` (empty or no `upstream_ids`) or "
-        "`invalid_upstream` (unknown or inactive ids, listed in `details.upstream_ids`)."
+        "`validation_error`, `missing_upstreams` (empty or no `upstream_ids` / `upstreams`) or "
+        "`invalid_upstream` (unknown or inactive ids or names, listed in `details.upstream_ids`)."
     ),
 }
 

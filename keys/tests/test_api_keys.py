@@ -95,6 +95,29 @@ def test_unknown_or_inactive_upstreams_are_named_and_nothing_is_written(api, mak
     assert KeyringVersion.current() == version
 
 
+def test_upstreams_may_be_named_instead_of_ids(api, make_upstream):
+    openai, anthropic = make_upstream(name="openai"), make_upstream(name="anthropic")
+    response = create(api, name="by name", upstreams=["openai"])
+    assert response.status_code == 201
+    assert response.json()["upstream_ids"] == [str(openai.pk)]
+    # A name where an id is asked for works too, and so do both lists at once.
+    response = create(api, name="mixed", upstream_ids=[str(openai.pk)], upstreams=["anthropic"])
+    assert sorted(response.json()["upstream_ids"]) == sorted([str(openai.pk), str(anthropic.pk)])
+    key_id = response.json()["id"]
+    body = api.patch(f"/admin/keys/{key_id}", {"upstream_ids": ["anthropic"]}, format="json").json()
+    assert body["upstream_ids"] == [str(anthropic.pk)]
+
+
+def test_unknown_upstream_names_are_named_back(api, make_upstream):
+    make_upstream(name="openai")
+    body = assert_error(
+        create(api, name="x", upstreams=["openai", "opnai"]), 400, "invalid_upstream"
+    )
+    assert body["details"]["upstream_ids"] == ["opnai"]
+    assert_error(create(api, name="x", upstreams=[]), 400, "missing_upstreams")
+    assert not APIKey.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -61,8 +61,13 @@ def test_rotating_by_prefix_with_a_grace_keeps_the_old_key_until_it_ends(make_ke
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["sk-auto-nope"], "No API key has the id or prefix 'sk-auto-nope'."),
-        (["00000000-0000-4000-8000-000000000000"], "No API key has the id or prefix"),
+        (["sk-auto-nope"], "No API key has the id, prefix or name 'sk-auto-nope'."),
+        # An id is echoed whole (it is no secret), so a typo can be seen.
+        (
+            ["00000000-0000-4000-8000-000000000000"],
+            "No API key has the id, prefix or name '00000000-0000-4000-8000-000000000000'.",
+        ),
+        (["no such name"], "No API key has the id, prefix or name 'no such name'."),
         (["x", "--grace-seconds", "-1"], "must be between 0 and"),
         (["x", "--grace-seconds", "soon"], "must be a whole number of seconds"),
     ],
@@ -77,9 +82,38 @@ def test_an_ambiguous_prefix_asks_for_the_id(make_key):
     first, _ = make_key()
     second, _ = make_key()
     APIKey.objects.filter(pk=second.pk).update(key_prefix=first.key_prefix)
-    with pytest.raises(CommandError, match="give the key's id instead"):
+    with pytest.raises(CommandError) as failure:
         _rotate(first.key_prefix)
+    message = str(failure.value)
+    assert message.startswith(
+        f"'{first.key_prefix}' is ambiguous: use the 12-character prefix or the id."
+    )
+    assert str(first.pk) in message and str(second.pk) in message
     assert not APIKey.objects.filter(rotated_from__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_the_start_of_a_prefix_is_ambiguous_and_names_the_keys(make_key):
+    key, _ = make_key(name="billing")
+    with pytest.raises(CommandError) as failure:
+        _rotate("sk-auto-")
+    assert str(failure.value) == (
+        "'sk-auto-' is ambiguous: use the 12-character prefix or the id. "
+        f"It matches: {key.key_prefix} id {key.pk} (billing)."
+    )
+
+
+@pytest.mark.django_db
+def test_a_key_can_be_named_and_a_rotated_name_means_its_working_key(make_key):
+    key, raw = make_key(name="billing")
+    out, _ = _rotate("billing")
+    assert key_authenticate(raw_key=out.strip()).name == "billing"
+    # The old key is revoked under the same name: the name now means the new one.
+    again, _ = _rotate("billing")
+    assert key_authenticate(raw_key=again.strip()).name == "billing"
+    make_key(name="billing")
+    with pytest.raises(CommandError, match="'billing' is ambiguous"):
+        _rotate("billing")
 
 
 @pytest.mark.django_db
@@ -101,7 +135,7 @@ def test_help_and_exit_codes_from_the_shell(transactional_db, gateway_env, make_
     assert help_text.returncode == 0 and "--grace-seconds N" in help_text.stdout
     assert "printed once" in help_text.stdout
     missing = run("sk-auto-none")
-    assert missing.returncode == 1 and "No API key has the id or prefix" in missing.stderr
+    assert missing.returncode == 1 and "No API key has the id, prefix or name" in missing.stderr
     assert missing.stdout == ""
     done = run(str(key.pk), "--grace-seconds", "30")
     assert done.returncode == 0, done.stderr

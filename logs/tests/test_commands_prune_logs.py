@@ -100,6 +100,21 @@ def test_dry_run_counts_and_deletes_nothing(frozen_now):
 
 
 @pytest.mark.django_db
+def test_verbosity_2_says_how_far_it_got_after_each_batch(frozen_now):
+    for i in range(5):
+        _log(frozen_now - dt.timedelta(days=200, minutes=i))
+    out = _prune("--batch-size", "2", "-v", "2")
+    assert out.splitlines() == [
+        "Deleting request logs older than 90 days (created before 2026-03-17 02:00:00 UTC), "
+        "2 per batch…",
+        "  deleted 2 so far…",
+        "  deleted 4 so far…",
+        "  deleted 5 so far…",
+        "Deleted 5 request log(s) older than 90 days (created before 2026-03-17 02:00:00 UTC).",
+    ]
+
+
+@pytest.mark.django_db
 def test_deletes_in_batches_each_its_own_statement(frozen_now):
     for i in range(5):
         _log(frozen_now - dt.timedelta(days=200, minutes=i))

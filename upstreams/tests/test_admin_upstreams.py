@@ -51,6 +51,16 @@ def test_adding_an_upstream_stores_the_secret_encrypted_and_routes_it(admin_clie
     assert route.name == "openai-main" and route.secret == SECRET
 
 
+def test_a_base_url_without_version_segment_is_saved_with_a_warning(admin_client):
+    response = admin_client.post(ADD_URL, _form(base_url="https://api.openai.com"), follow=True)
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert any("has no version segment" in m and "https://api.openai.com/v1" in m for m in shown)
+    assert Upstream.objects.get(name="openai-main").base_url == "https://api.openai.com"
+    response = admin_client.post(ADD_URL, _form(name="with-v1"), follow=True)
+    assert not any("version segment" in str(m) for m in response.context["messages"])
+
+
 def test_the_list_shows_the_hint_and_never_the_secret(admin_client):
     admin_client.post(ADD_URL, _form())
     html = admin_client.get(LIST_URL).content.decode()

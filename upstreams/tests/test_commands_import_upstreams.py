@@ -122,3 +122,46 @@ def test_from_the_shell(transactional_db, gateway_env):
     good = run("--if-empty")
     assert good.returncode == 0 and "Imported 2 upstream(s)" in good.stdout
     assert Upstream.objects.count() == 2
+
+
+def _import_file(tmp_path, entries, *args):
+    path = tmp_path / "upstreams.json"
+    path.write_text(entries if isinstance(entries, str) else json.dumps(entries))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_upstreams", "--file", str(path), *args, stdout=out, stderr=err)
+    return str(path), out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db
+def test_file_dry_run_says_what_would_happen_and_writes_nothing(tmp_path, make_upstream):
+    make_upstream(name="anthropic")
+    _, out, err = _import_file(tmp_path, [OPENAI, ANTHROPIC], "--dry-run")
+    assert out == (
+        "Would import 1 upstream(s): openai; 1 already exist and would be left unchanged "
+        "(anthropic). Dry run: nothing imported.\n"
+    )
+    assert err == ""
+    assert list(Upstream.objects.values_list("name", flat=True)) == ["anthropic"]
+    _, out, _ = _import_file(tmp_path, [OPENAI, ANTHROPIC])
+    assert out.startswith("Imported 1 upstream(s); 1 already existed")
+    assert Upstream.objects.get(name="openai").base_url == OPENAI["base_url"]
+
+
+@pytest.mark.django_db
+def test_a_file_error_names_the_file(tmp_path):
+    path, *_ = _import_file(tmp_path, [])
+    with pytest.raises(CommandError, match=r"upstreams.json not imported: .*is not valid JSON"):
+        _import_file(tmp_path, "[{")
+    with pytest.raises(CommandError, match="cannot be read"):
+        call_command("import_upstreams", "--file", path + ".missing", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("base_url", ["https://api.openai.com", "https://api.openai.com/"])
+def test_a_base_url_without_version_segment_is_imported_with_a_warning(tmp_path, base_url):
+    _, out, err = _import_file(tmp_path, [{**OPENAI, "base_url": base_url}], "--dry-run")
+    assert err.startswith(f"warning: openai: base_url {base_url!r} has no version segment")
+    assert "https://api.openai.com/v1" in err
+    assert out.startswith("Would import 1 upstream(s): openai")
+    _, _, err = _import_file(tmp_path, [OPENAI])  # with /v1: nothing to say
+    assert err == ""

@@ -78,7 +78,12 @@ def test_an_unreadable_secret_is_named_and_fails_the_run(make_upstream, settings
     assert "1 upstream secret(s) could not be decrypted" in message and "orphan" in message
     assert "ENCRYPTION_KEY_PREVIOUS" in message
     assert orphan_secret not in message + out.getvalue()
-    assert out.getvalue().startswith("Re-encrypted 1 upstream secret(s)")  # the others are done
+    # The failure comes first, and says the others are done; nothing reads as a success.
+    assert message.startswith("1 upstream secret(s) could not be decrypted")
+    assert message.endswith(
+        "The others are done: re-encrypted 1 upstream secret(s); 0 already under the current key."
+    )
+    assert out.getvalue() == ""
     orphan.refresh_from_db()
     assert _readable_with_only(lost_key.decode(), orphan.secret_encrypted) == orphan_secret
 

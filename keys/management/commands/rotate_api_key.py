@@ -6,7 +6,8 @@ from django.db import transaction
 from gatewaysite.api.audit import COMMAND_USERNAME, audit_action, audit_added
 from keys.exceptions import KeyNotRotatable
 from keys.models import APIKey
-from keys.selectors import key_find
+from keys.secrets import DISPLAY_PREFIX_LENGTH
+from keys.selectors import KeyAmbiguous, key_find
 from keys.services import MAX_GRACE_SECONDS, key_rotate
 
 
@@ -20,6 +21,25 @@ def _grace(value: str) -> int:
     return seconds
 
 
+def _shown(given: str) -> str:
+    # An operator may have pasted the whole key: echo at most its displayed prefix.
+    # Anything else (an id, a name) is echoed whole, so a typo can be seen.
+    return (
+        given[:DISPLAY_PREFIX_LENGTH] + "…"
+        if given.startswith("sk-") and len(given) > DISPLAY_PREFIX_LENGTH
+        else given
+    )
+
+
+def _ambiguous(given: str, candidates: list) -> str:
+    listed = "; ".join(f"{k.key_prefix} id {k.pk} ({k.name})" for k in candidates[:5])
+    more = ", and more" if len(candidates) > 5 else ""
+    return (
+        f"{_shown(given)!r} is ambiguous: use the 12-character prefix or the id. "
+        f"It matches: {listed}{more}."
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Replace an API key with a new one carrying the same upstreams. The new key is "
@@ -29,7 +49,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "key", help="the key's id (UUID) or its displayed prefix (sk-auto-XXXX)"
+            "key",
+            help="the key's id (UUID), its 12-character displayed prefix (sk-auto-XXXX) or its name",
         )
         parser.add_argument(
             "--grace-seconds",
@@ -40,15 +61,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, key: str, grace_seconds: int = 0, **options):
+        given = key.strip()
         try:
-            old = key_find(id_or_prefix=key.strip())
+            old = key_find(id_or_prefix=given)
         except APIKey.DoesNotExist:
-            # Echo at most a prefix: an operator may have pasted the whole key.
-            raise CommandError(f"No API key has the id or prefix {key.strip()[:12]!r}.") from None
-        except APIKey.MultipleObjectsReturned:
             raise CommandError(
-                f"Several API keys have the prefix {key.strip()[:12]!r}; give the key's id instead."
+                f"No API key has the id, prefix or name {_shown(given)!r}."
             ) from None
+        except KeyAmbiguous as exc:
+            raise CommandError(_ambiguous(given, exc.candidates)) from None
         try:
             with transaction.atomic():
                 new, plaintext = key_rotate(key=old, grace_seconds=grace_seconds)

@@ -1,5 +1,6 @@
 import argparse
 import datetime as dt
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -16,6 +17,10 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return number
+
+
+# On a terminal without -v 2, a progress line this often: a million rows take minutes.
+PROGRESS_SECONDS = 5
 
 
 class Command(BaseCommand):
@@ -52,11 +57,30 @@ class Command(BaseCommand):
         if not dry_run:
             # Sum settled days into the usage rollup first: the usage page keeps them.
             usage_roll_up()
-        result = logs_prune(cutoff=cutoff, batch_size=batch_size, dry_run=dry_run)
         when = f"older than {days} days (created before {cutoff:%Y-%m-%d %H:%M:%S} UTC)"
+        progress = self._progress(every_batch=options.get("verbosity", 1) >= 2)
+        if progress is not None and not dry_run:
+            self.stdout.write(f"Deleting request logs {when}, {batch_size} per batch…")
+        result = logs_prune(
+            cutoff=cutoff, batch_size=batch_size, dry_run=dry_run, on_batch=progress
+        )
         if dry_run:
             self.stdout.write(
                 f"Would delete {result.matched} request log(s) {when}; dry run, nothing deleted."
             )
         else:
             self.stdout.write(f"Deleted {result.deleted} request log(s) {when}.")
+
+    def _progress(self, *, every_batch: bool):
+        """A line per batch with -v 2; else, on a terminal, one every PROGRESS_SECONDS."""
+        if not every_batch and not self.stdout.isatty():
+            return None
+        last = [time.monotonic()]
+
+        def report(deleted: int) -> None:
+            now = time.monotonic()
+            if every_batch or now - last[0] >= PROGRESS_SECONDS:
+                last[0] = now
+                self.stdout.write(f"  deleted {deleted} so far…")
+
+        return report
