@@ -214,7 +214,10 @@ def _pages() -> list[tuple[str, str]]:
     upstream = Upstream.objects.get(name="anthropic")
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     sample = RequestLog.objects.order_by("-id").values_list("request_id", flat=True)[500]
+    keys = reverse("admin:keys_apikey_changelist")
+    upstreams = reverse("admin:upstreams_upstream_changelist")
     return [
+        ("dashboard (admin index)", reverse("admin:index")),
         ("logs changelist, first page", logs),
         ("logs changelist, page 50", f"{logs}?p=50"),
         ("logs filtered: status 5xx", f"{logs}?status_class=5xx"),
@@ -227,6 +230,9 @@ def _pages() -> list[tuple[str, str]]:
             f"&created_at__day={yesterday.day}",
         ),
         ("logs search: request id", f"{logs}?q={sample}"),
+        ("logs search: key prefix", f"{logs}?q={key.key_prefix}"),
+        ("logs search: a model", f"{logs}?q=rare-model"),
+        ("logs filtered: errors today", f"{logs}?status_class=error&created_at__gte={_today()}"),
         (
             "log detail page",
             reverse(
@@ -234,9 +240,14 @@ def _pages() -> list[tuple[str, str]]:
                 args=[RequestLog.objects.order_by("-id").values_list("id", flat=True)[0]],
             ),
         ),
-        ("usage page, all traffic", usage),
+        ("usage page, all traffic, 30 days by key", usage),
         ("usage page, one key", f"{usage}?key={key.pk}"),
         ("usage page, one upstream", f"{usage}?upstream={upstream.pk}"),
+        ("usage page, last month by model", f"{usage}?range=last_month&group_by=model"),
+        ("key list", keys),
+        ("key page (usage 30 days, lineage)", reverse("admin:keys_apikey_change", args=[key.pk])),
+        ("upstream list (last hour's traffic)", upstreams),
+        ("upstream page", reverse("admin:upstreams_upstream_change", args=[upstream.pk])),
         ("API /admin/usage by day", "/admin/usage?group_by=day"),
         ("API /admin/usage by key and model", "/admin/usage?group_by=key,model"),
         (
@@ -248,6 +259,10 @@ def _pages() -> list[tuple[str, str]]:
             f"/admin/usage?group_by=model&since={_week_ago()}",
         ),
     ]
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
 
 def _week_ago() -> str:

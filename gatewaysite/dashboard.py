@@ -22,6 +22,7 @@ from keys.selectors import key_lineages
 from limits.selectors import limits_view_for_keys
 from logs.selectors import recent_errors, recent_traffic_by_upstream
 from logs.usage import usage_summary
+from upstreams.health import upstream_health_all
 from upstreams.models import Upstream
 
 WEEK_DAYS = 7
@@ -120,6 +121,7 @@ def _top_models(since: dt.datetime, now: dt.datetime) -> list[dict]:
 
 def _upstreams(now: dt.datetime) -> list[dict]:
     traffic = recent_traffic_by_upstream(since=now - RECENT_TRAFFIC)
+    health = upstream_health_all()  # only upstreams that ever failed have a row
     rows = []
     for upstream in Upstream.objects.order_by("-is_active", "name"):
         rows.append(
@@ -128,6 +130,7 @@ def _upstreams(now: dt.datetime) -> list[dict]:
                 "url": _url("upstreams_upstream_change", args=[upstream.pk]),
                 "logs_url": _url("logs_requestlog_changelist", upstream__id__exact=upstream.pk),
                 "traffic": traffic.get(upstream.pk),
+                "health": health.get(upstream.pk),
             }
         )
     return rows

@@ -14,6 +14,7 @@ import datetime as dt
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponseRedirect
@@ -21,8 +22,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 
+from gatewaysite.presentation import key_status_badge
+from keys.admin_display import (
+    key_overview,
+    lineage_sizes,
+    replaced_keys,
+    sdk_snippets,
+    status_word,
+)
 from keys.exceptions import KeyNotRotatable
 from keys.forms import APIKeyForm, RotateForm
 from keys.models import APIKey, KeyStatus
@@ -35,6 +45,38 @@ from upstreams.models import Upstream
 
 def key_status(key: APIKey, now: dt.datetime | None = None) -> str:
     return key.status(at=now)
+
+
+class LineageFilter(admin.SimpleListFilter):
+    """A rotated key and its successors are one key to whoever holds it: by default the
+    list shows each lineage once, as its current key."""
+
+    title = "rotation"
+    parameter_name = "replaced"
+
+    def lookups(self, request, model_admin):
+        return [("all", "Replaced keys too"), ("only", "Replaced keys only")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Current keys (one per lineage)",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "all":
+                return queryset
+            case "only":
+                return queryset.filter(replaced_keys())
+        return queryset.exclude(replaced_keys())
 
 
 class KeyStatusFilter(admin.SimpleListFilter):
@@ -50,6 +92,14 @@ class KeyStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class KeyChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        sizes = lineage_sizes(list(self.result_list))
+        for key in self.result_list:
+            key._lineage_size = sizes[key.pk]
+
+
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     form = APIKeyForm
@@ -58,11 +108,12 @@ class APIKeyAdmin(admin.ModelAdmin):
         "masked",
         "permitted_upstreams",
         "status",
+        "lineage",
         "expires_at",
         "last_used_at",
         "created_at",
     )
-    list_filter = (KeyStatusFilter, "upstreams", "expires_at", "created_at")
+    list_filter = (LineageFilter, KeyStatusFilter, "upstreams", "expires_at", "created_at")
     search_fields = ("name", "key_prefix", "description")
     filter_horizontal = ("upstreams",)
     readonly_fields = (
@@ -98,6 +149,16 @@ class APIKeyAdmin(admin.ModelAdmin):
         ]
         return [main, limits, ("Key", {"fields": record})]
 
+    def get_changelist(self, request, **kwargs):
+        return KeyChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "has_upstreams": Upstream.objects.filter(is_active=True).exists(),
+        }
+        return super().changelist_view(request, extra_context)
+
     def get_queryset(self, request):
         return (
             super()
@@ -129,8 +190,16 @@ class APIKeyAdmin(admin.ModelAdmin):
     def status(self, obj: APIKey) -> str:
         status = key_status(obj)
         if status == KeyStatus.GRACE:
-            return f"grace: works until {timezone.localtime(obj.revoked_at):%Y-%m-%d %H:%M:%S %Z}"
-        return status
+            until = f"works until {timezone.localtime(obj.revoked_at):%Y-%m-%d %H:%M:%S %Z}"
+            return format_html("{} {}", key_status_badge("grace", until), until)
+        return key_status_badge(status_word(status))
+
+    @admin.display(description="Rotations")
+    def lineage(self, obj: APIKey) -> str:
+        size = getattr(obj, "_lineage_size", 1)
+        if size <= 1:
+            return "—"
+        return f"{size - 1}× (replaces {size - 1} key{'s' if size > 2 else ''})"
 
     @admin.display(description="Current window")
     def spend(self, obj: APIKey) -> str:
@@ -182,8 +251,18 @@ class APIKeyAdmin(admin.ModelAdmin):
             **(extra_context or {}),
             "show_save_and_add_another": False,
             "show_save_and_continue": False,
+            "no_upstreams": not Upstream.objects.filter(is_active=True).exists(),
         }
         return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        key = self.get_object(request, unquote(object_id))
+        if key is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "overview": key_overview(key, request.GET.get("usage", ""), key_status),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def response_add(self, request, obj, post_url_continue=None):
         return self._show_keys_once(request, request._shown_once_keys, title="API key created")
@@ -304,7 +383,14 @@ class APIKeyAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "title": title,
             "shown": [
-                {"key": key, "plaintext": plaintext, "change_url": self._change_url(key)}
+                {
+                    "key": key,
+                    "plaintext": plaintext,
+                    "change_url": self._change_url(key),
+                    "snippets": sdk_snippets(
+                        gateway_url=request.build_absolute_uri("/"), plaintext=plaintext
+                    ),
+                }
                 for key, plaintext in shown
             ],
             "grace_seconds": grace_seconds,

@@ -11,17 +11,18 @@ def _bar(label: str, used, reserved, budget) -> str:
     used_pct = min(100.0, float(used) * 100 / float(budget)) if budget else 100.0
     reserved_pct = min(100.0 - used_pct, float(reserved) * 100 / float(budget)) if budget else 0.0
     return format_html(
-        '<div style="margin:2px 0">{}: {} spent, {} reserved of {} ({}%)'
-        '<div role="progressbar" aria-valuenow="{}" aria-valuemin="0" aria-valuemax="100" '
-        'style="width:20em;height:0.8em;background:#e5e5e5;border-radius:3px;overflow:hidden">'
-        '<div style="float:left;height:100%;width:{}%;background:#417690"></div>'
-        '<div style="float:left;height:100%;width:{}%;background:#9dc3d6"></div>'
-        "</div></div>",
+        '<div class="gw-spend">{}: {} spent, {} reserved of {} ({}%)'
+        '<span class="gw-bar{}" role="progressbar" aria-label="{} budget used" '
+        'aria-valuenow="{}" aria-valuemin="0" aria-valuemax="100">'
+        '<span class="gw-bar-used" style="width:{}%"></span>'
+        '<span class="gw-bar-reserved" style="width:{}%"></span></span></div>',
         label,
         used,
         reserved,
         budget,
         f"{used_pct:.0f}",
+        " gw-bar-hot" if used_pct + reserved_pct >= 90 else "",
+        label,
         f"{used_pct:.0f}",
         f"{used_pct:.2f}",
         f"{reserved_pct:.2f}",

@@ -27,7 +27,7 @@ from logs import admin_display as display
 from logs.export import CONTENT_TYPES, export_lines
 from logs.models import RequestLog
 from logs.search import log_search
-from logs.usage_page import usage_context
+from logs.usage_view import usage_context
 
 # Enough to page through a busy hour; older rows are reached by date or filter.
 COUNT_CAP = 10_000
@@ -256,12 +256,12 @@ class RequestLogAdmin(admin.ModelAdmin):
     list_display_links = (display.when,)
     list_filter = (
         StatusClassFilter,
-        "upstream",
-        "api_key",
+        ("upstream", display.titled(admin.RelatedFieldListFilter, "upstream")),
+        ("api_key", display.titled(admin.RelatedFieldListFilter, "key")),
         ModelNameFilter,
-        "is_stream",
+        ("is_stream", display.titled(admin.BooleanFieldListFilter, "stream")),
         "state",
-        "created_at",
+        ("created_at", display.titled(admin.DateFieldListFilter, "date (UTC)")),
     )
     list_select_related = ("api_key", "upstream")
     search_fields = ("request_id",)
@@ -359,7 +359,7 @@ class RequestLogAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Usage per day",
+            "title": "Usage",
             **usage_context(request),
         }
         return TemplateResponse(request, "admin/logs/requestlog/usage.html", context)

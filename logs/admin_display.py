@@ -15,6 +15,18 @@ from gatewaysite.presentation import status_badge, usd
 from logs.models import RequestLog
 
 
+def titled(filter_class: type, title: str) -> type:
+    """A field's list filter under a title people read ("key", not "api key")."""
+
+    class Titled(filter_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    Titled.__name__ = f"{filter_class.__name__}_{title.split()[0]}"
+    return Titled
+
+
 def _clip(text: str, title: str | None = None) -> str:
     return format_html('<span class="gw-clip" title="{}">{}</span>', title or text, text)
 

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from gatewaysite.instances import mirror_row
+from gatewaysite.presentation import status_badge
+from upstreams.admin_display import (
+    health_badge,
+    logs_links,
+    recent_traffic,
+    timeout_text,
+    traffic_text,
+    upstream_recent_errors,
+)
 from upstreams.forms import UpstreamForm
 from upstreams.health import health_payload
 from upstreams.models import Upstream
@@ -17,26 +28,50 @@ from upstreams.services import upstream_create, upstream_deactivate, upstream_up
 from upstreams.validation import base_url_warnings
 
 
+def _health_of(upstream: Upstream) -> dict:
+    try:
+        row = upstream.health
+    except Upstream.health.RelatedObjectDoesNotExist:
+        row = None
+    return health_payload(row)
+
+
+class UpstreamChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        traffic = recent_traffic()  # one grouped query for the page
+        for upstream in self.result_list:
+            upstream._traffic = traffic.get(upstream.pk)
+
+
 @admin.register(Upstream)
 class UpstreamAdmin(admin.ModelAdmin):
     form = UpstreamForm
     list_display = (
         "name",
         "provider",
+        "state",
         "base_url",
         "secret",
-        "is_default",
-        "is_active",
-        "timeout",
+        "default",
+        "timeout_shown",
         "priority",
-        "health_state",
         "key_count",
-        "created_at",
+        "traffic",
+        "logs",
     )
     list_filter = ("provider", "is_active", "is_default")
     search_fields = ("name", "base_url")
     ordering = ("name",)
-    readonly_fields = ("secret_hint", "health_state", "created_at", "updated_at")
+    readonly_fields = (
+        "secret_hint",
+        "health_state",
+        "created_at",
+        "updated_at",
+        "traffic",
+        "logs",
+        "recent_failures",
+    )
     actions = ("deactivate_selected",)
     save_as = False
 
@@ -56,7 +91,10 @@ class UpstreamAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": [*main, "is_active"]}),
             ("Routing", {"fields": routing}),
-            ("Health", {"fields": ["health_state"]}),
+            (
+                "Health and traffic",
+                {"fields": ["health_state", "traffic", "recent_failures", "logs"]},
+            ),
             ("Record", {"fields": ["secret_hint", "created_at", "updated_at"]}),
         ]
 
@@ -74,11 +112,7 @@ class UpstreamAdmin(admin.ModelAdmin):
 
     @admin.display(description="Health")
     def health_state(self, obj: Upstream) -> str:
-        try:
-            row = obj.health
-        except Upstream.health.RelatedObjectDoesNotExist:
-            row = None
-        health = health_payload(row)
+        health = _health_of(obj)
         if health["state"] == "cooling":
             return f"cooling until {health['cooling_until']:%H:%M:%S} UTC"
         failure = health["last_failure"]
@@ -89,6 +123,59 @@ class UpstreamAdmin(admin.ModelAdmin):
     @admin.display(description="Keys", ordering="_key_count")
     def key_count(self, obj: Upstream) -> int:
         return obj._key_count
+
+    @admin.display(description="State")
+    def state(self, obj: Upstream) -> str:
+        if not obj.is_active:
+            return format_html('<span class="gw-badge gw-muted">{}</span>', "inactive")
+        return health_badge(_health_of(obj))
+
+    @admin.display(description="Default", boolean=True, ordering="is_default")
+    def default(self, obj: Upstream) -> bool:
+        return obj.is_default
+
+    @admin.display(description="Timeout", ordering="timeout")
+    def timeout_shown(self, obj: Upstream) -> str:
+        return timeout_text(obj.timeout)
+
+    @admin.display(description="Last hour")
+    def traffic(self, obj: Upstream) -> str:
+        traffic = getattr(obj, "_traffic", None)
+        if traffic is None and not hasattr(obj, "_traffic"):
+            traffic = recent_traffic().get(obj.pk)
+        return traffic_text(traffic)
+
+    @admin.display(description="Logs")
+    def logs(self, obj: Upstream) -> str:
+        return logs_links(obj)
+
+    @admin.display(description="Recent errors (24 h)")
+    def recent_failures(self, obj: Upstream) -> str:
+        rows = upstream_recent_errors(obj)
+        if not rows:
+            return "none"
+        return format_html_join(
+            "",
+            '<div class="gw-nowrap"><a href="{}">{}</a> {} <span class="gw-clip" '
+            'style="max-width:40em" title="{}">{}</span></div>',
+            (
+                (
+                    reverse("admin:logs_requestlog_change", args=[log.pk]),
+                    f"{log.created_at:%Y-%m-%d %H:%M:%S}",
+                    status_badge(log.status_code),
+                    log.error,
+                    log.error or "—",
+                )
+                for log in rows
+            ),
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return UpstreamChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_upstreams": Upstream.objects.exists()}
+        return super().changelist_view(request, extra_context)
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
-from gatewaysite.presentation import status_badge, usd
+from gatewaysite.presentation import key_status_badge, status_badge, usd
 
 register = template.Library()
 # A missing value reaches a filter as "" (the template engine's string_if_invalid): "—".
@@ -50,3 +50,8 @@ def bar(percent_used, percent_reserved=0) -> str:
         f"{used:.2f}",
         f"{reserved:.2f}",
     )
+
+
+@register.filter
+def key_badge(status: str) -> str:
+    return key_status_badge(status)

@@ -74,5 +74,8 @@ def log_in(page, base_url: str) -> None:
     page.goto(f"{base_url}/django-admin/")
     page.fill("#id_username", OPERATOR["username"])
     page.fill("#id_password", OPERATOR["password"])
-    page.click("input[type=submit]")
+    # The password is hashed in a low-priority thread (gatewaysite.login): on a loaded
+    # machine that thread waits its turn, so the sign-in gets more than the default 15 s.
+    with page.expect_navigation(timeout=90_000):
+        page.click("input[type=submit]", timeout=90_000)
     page.wait_for_selector("#site-name")

@@ -23,10 +23,22 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "data" / "test-arti
 
 
 @pytest.fixture(scope="module")
-def console_gateway(gateway_env, start_gateway, tmp_path_factory):
+def console_static(gateway_env, tmp_path_factory) -> Path:
     static_root = tmp_path_factory.mktemp("console-static")
     collect_static(static_root, gateway_env)
-    return start_gateway(workers=1, env={"STATIC_ROOT": str(static_root), "DEBUG": "false"})
+    return static_root
+
+
+@pytest.fixture(scope="module")
+def console_gateway(start_gateway, console_static):
+    return start_gateway(workers=1, env={"STATIC_ROOT": str(console_static), "DEBUG": "false"})
+
+
+@pytest.fixture
+def fresh_gateway(start_gateway, console_static):
+    """A gunicorn of its own, for a test that writes through the admin: the flush between
+    tests gives content types new ids, which a worker that already served caches stale."""
+    return start_gateway(workers=1, env={"STATIC_ROOT": str(console_static), "DEBUG": "false"})
 
 
 def _seed(make_upstream, make_key) -> dict:
@@ -144,7 +156,20 @@ def test_every_console_page_fits_1366_and_1920_px_without_console_errors(
                 page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
                 if _overflow(page) > 0:
                     overflowing[f"{name}@{width}"] = _overflow(page)
+        # Dark mode: the admin's own dark variables, and the gateway's colours with them.
+        page.set_viewport_size({"width": 1366, "height": 900})
+        badge = "#result_list td.field-status .gw-ok"
+        page.goto(console_gateway.url + "/django-admin/logs/requestlog/")
+        light = page.eval_on_selector(badge, "el => getComputedStyle(el).backgroundColor")
+        page.emulate_media(color_scheme="dark")
+        for name, path in _pages(ids)[:5]:
+            page.goto(console_gateway.url + path)
+            page.screenshot(path=str(ARTIFACTS / f"{name}-dark-1366.png"), full_page=True)
+        page.goto(console_gateway.url + "/django-admin/logs/requestlog/")
+        dark = page.eval_on_selector(badge, "el => getComputedStyle(el).backgroundColor")
+        body = page.eval_on_selector("body", "el => getComputedStyle(el).backgroundColor")
     assert overflowing == {}
+    assert light != dark and body != "rgb(255, 255, 255)"
     assert console.errors == []
 
 
@@ -240,3 +265,97 @@ def _search(page, term: str) -> None:
     page.fill("#searchbar", term)
     with page.expect_navigation():
         page.press("#searchbar", "Enter")
+
+
+def test_the_key_page_shows_status_budget_usage_and_lineage(
+    transactional_db, console_gateway, make_upstream, make_key
+):
+    create_operator()
+    ids = _seed(make_upstream, make_key)
+    base = console_gateway.url
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        log_in(page, base)
+        # The list shows the lineage once, as its current key, with its rotation.
+        page.goto(f"{base}/django-admin/keys/apikey/")
+        rows = page.locator("#result_list tbody tr", has_text="team-beta")
+        assert rows.count() == 1
+        assert "1×" in rows.first.inner_text()
+        active = rows.first.locator(".gw-badge")
+        assert active.inner_text() == "active"
+        with page.expect_navigation():
+            page.click("#changelist-filter a:text('Replaced keys too')")
+        assert page.locator("#result_list tbody tr", has_text="team-beta").count() == 2
+        revoked = page.locator("#result_list .gw-badge", has_text="revoked")
+        assert revoked.count() == 1
+        colours = {
+            b.evaluate("el => getComputedStyle(el).backgroundColor")
+            for b in (active, revoked.first)
+        }
+        assert len(colours) == 2
+
+        page.goto(f"{base}/django-admin/keys/apikey/{ids['key']}/change/")
+        assert page.locator("[role=progressbar]").count() == 1
+        assert "0.045" in page.inner_text(".field-spend")
+        usage = page.inner_text("#key-usage")
+        assert "claude-sonnet-4" in usage and "gpt-4o-mini" in usage
+        lineage = page.locator("#key-lineage tbody tr")
+        assert lineage.count() == 2 and "this key" in lineage.nth(1).inner_text()
+        with page.expect_navigation():
+            page.click("#key-usage a.gw-chip:text('Today')")
+        assert page.locator("#key-usage a[aria-current=true]").inner_text() == "Today"
+        with page.expect_navigation():
+            page.click(".object-tools a:text('Logs')")
+        page.wait_for_selector("#result_list")
+        keys = set(page.locator("#result_list td.field-key").all_inner_texts())
+        assert len(keys) == 1 and keys.pop().startswith("team-beta")
+
+
+def test_a_new_install_leads_from_an_upstream_to_a_key_to_its_snippet(
+    transactional_db, fresh_gateway
+):
+    create_operator()
+    base = fresh_gateway.url
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        log_in(page, base)
+        page.click("#next-step a:text('Add an upstream')")
+        page.fill("#id_name", "first-upstream")
+        page.select_option("#id_provider", "openai")
+        page.fill("#id_base_url", "http://127.0.0.1:9/v1")
+        page.fill("#id_api_key", "sk-console-test-secret-4242")
+        page.click("input[name=_save]")
+        page.wait_for_selector("text=was added successfully")
+        page.goto(f"{base}/django-admin/")
+        page.click("#next-step a:text('Add an API key')")
+        page.fill("#id_name", "first key")
+        page.select_option("#id_upstreams_from", label="first-upstream")
+        page.click("#id_upstreams_add")
+        page.click("input[name=_save]")
+        plaintext = page.inner_text("[data-testid=plaintext-key]").strip()
+        assert f'base_url="{base}/v1", api_key="{plaintext}"' in page.inner_text(
+            "pre.gw-code >> nth=0"
+        )
+        assert f'base_url="{base}", api_key="{plaintext}"' in page.inner_text(
+            "pre.gw-code >> nth=1"
+        )
+        # The copy button is a real button, reachable from the keyboard.
+        page.focus("button[data-copy=key-1]")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("button[data-copy=key-1]:text('Copied')")
+        assert page.evaluate("() => navigator.clipboard.readText()") == plaintext
+        page.screenshot(path=str(ARTIFACTS / "key-shown-once-1366.png"), full_page=True)
+
+
+def test_empty_lists_say_what_to_do_next(transactional_db, console_gateway):
+    create_operator()
+    base = console_gateway.url
+    with chromium_page() as page:
+        log_in(page, base)
+        page.goto(f"{base}/django-admin/upstreams/upstream/")
+        assert "No upstreams yet" in page.inner_text("#empty-upstreams")
+        page.goto(f"{base}/django-admin/keys/apikey/")
+        assert "add an upstream first" in page.inner_text("#empty-keys")
+        page.goto(f"{base}/django-admin/keys/apikey/add/")
+        assert "Add an upstream first" in page.inner_text("#no-upstreams")

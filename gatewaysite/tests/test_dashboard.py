@@ -113,3 +113,32 @@ def test_the_dashboard_query_count_does_not_grow_with_rows(
     admin_client.get(INDEX)  # the first view writes the rollup once
     with django_assert_max_num_queries(QUERIES):
         assert admin_client.get(INDEX).status_code == 200
+
+
+def test_upstreams_show_their_health_and_last_failure(admin_client, make_upstream):
+    from django.utils import timezone
+
+    from upstreams.models import UpstreamHealth
+
+    cooling, failing = make_upstream(name="cooling-one"), make_upstream(name="failing-one")
+    make_upstream(name="healthy-one")
+    now = timezone.now()
+    UpstreamHealth.objects.create(
+        upstream=cooling,
+        consecutive_failures=5,
+        cooling_until=now + dt.timedelta(seconds=30),
+        last_failure_at=now,
+        last_failure_reason="HTTP 503",
+    )
+    UpstreamHealth.objects.create(
+        upstream=failing, consecutive_failures=2, last_failure_at=now, last_failure_reason="timeout"
+    )
+    html = admin_client.get(INDEX).content.decode()
+    panel = html[html.index('id="upstream-health"') : html.index('id="near-budget"')]
+    rows = {
+        name: panel[panel.index(name) :][:1200]
+        for name in ("cooling-one", "failing-one", "healthy-one")
+    }
+    assert ">cooling</span>" in rows["cooling-one"] and "HTTP 503" in rows["cooling-one"]
+    assert ">failing</span>" in rows["failing-one"] and "timeout" in rows["failing-one"]
+    assert ">ok</span>" in rows["healthy-one"]

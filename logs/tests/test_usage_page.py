@@ -1,4 +1,4 @@
-"""The usage page: requests and tokens per UTC day for 30 days, per key and per upstream."""
+"""The usage page: a date range, a grouping, requests, tokens and cost, as GET /admin/usage."""
 
 import datetime as dt
 import re
@@ -163,7 +163,7 @@ def test_the_page_sums_settled_days_into_the_rollup(admin_client, make_key, make
 
 
 @pytest.mark.django_db
-def test_the_page_draws_an_svg_chart_and_a_table(
+def test_the_page_draws_three_svg_charts_with_axis_titles_and_a_table(
     admin_client, make_key, make_upstream, make_log_row
 ):
     upstream = make_upstream(name="openai-main")
@@ -174,20 +174,23 @@ def test_the_page_draws_an_svg_chart_and_a_table(
     response = admin_client.get(USAGE_URL)
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count('<svg class="usage-chart"') == 2
-    assert len(re.findall(r'<rect class="bar" ', html)) == 60  # 30 days x 2 charts
-    assert "1 errors" in html or "(1 errors)" in html
+    assert html.count('<svg class="usage-chart"') == 3
+    assert len(re.findall(r'<rect class="bar" ', html)) == 90  # 30 days x 3 charts
+    assert html.count(">day (UTC)</text>") == 3
+    assert ">requests</text>" in html and ">USD</text>" in html
+    assert "(1 errors)" in html
     daily = html[html.index('id="usage-daily"') :]
     assert f'<td>{_today_at().date():%Y-%m-%d}</td><td class="num">3</td>' in daily
     assert '<td class="num">360</td>' in daily  # total tokens today
-    assert "openai-main" in html and "reporting" in html
+    assert "openai-main" not in html  # grouped by key by default
+    assert "reporting" in html
     assert plaintext not in html
     # No CDN, no outside resource of any kind.
     assert not re.search(r'(src|href)="(https?:)?//', html)
 
 
 @pytest.mark.django_db
-def test_per_key_and_per_upstream_scopes(admin_client, make_key, make_upstream, make_log_row):
+def test_groupings_and_scopes(admin_client, make_key, make_upstream, make_log_row):
     up_a, up_b = make_upstream(name="up-a"), make_upstream(name="up-b")
     key_a, _ = make_key(upstreams=[up_a], name="key-a")
     key_b, _ = make_key(upstreams=[up_b], name="key-b")
@@ -197,17 +200,94 @@ def test_per_key_and_per_upstream_scopes(admin_client, make_key, make_upstream, 
 
     def footer(params):
         html = admin_client.get(USAGE_URL, params).content.decode()
-        return html, html[html.index("<tfoot>") : html.index("</tfoot>")]
+        daily = html[html.index('id="usage-daily"') :]
+        return html, daily[daily.index("<tfoot>") : daily.index("</tfoot>")]
 
     html, total = footer({})
     assert "all traffic" in html and '<th class="num">3</th>' in total
-    assert f'href="?key={key_a.pk}"' in html and f'href="?upstream={up_b.pk}"' in html
+    assert f"key={key_a.pk}" in html
+    html, _ = footer({"group_by": "upstream"})
+    assert f"upstream={up_b.pk}" in html and "up-a" in html
     html, total = footer({"key": str(key_a.pk)})
     assert "key key-a" in html and '<th class="num">11</th>' in total
     html, total = footer({"upstream": str(up_b.pk)})
     assert "upstream up-b" in html and '<th class="num">44</th>' in total
     html, _ = footer({"key": "nonsense"})
     assert "not valid" in html and "all traffic" in html
+
+
+@pytest.mark.django_db
+def test_the_page_shows_the_same_figures_as_the_admin_api(
+    admin_client, make_key, make_upstream, admin_token, make_log_row
+):
+    from decimal import Decimal
+
+    key, _ = make_key(name="priced")
+    for days_ago, cost in ((0, "0.5"), (2, "0.25"), (40, "9")):
+        row = make_log_row(_today_at(days_ago=days_ago), key=key, total=10)
+        RequestLog.objects.filter(pk=row.pk).update(cost_usd=Decimal(cost))
+    response = admin_client.get(USAGE_URL, {"range": "7d", "group_by": "model"})
+    context = response.context
+    assert context["total"]["requests"] == 2 and context["total"]["cost"] == Decimal("0.75")
+    assert "$0.75" in response.content.decode()
+    api = admin_client.get(context["api_query"], HTTP_AUTHORIZATION=f"Bearer {admin_token}").json()
+    assert api["totals"]["requests"] == 2
+    assert Decimal(api["totals"]["cost_usd"]) == Decimal("0.75")
+
+
+@pytest.mark.parametrize(
+    ("params", "preset", "first", "last", "note"),
+    [
+        ({}, "30d", dt.date(2026, 11, 2), dt.date(2026, 12, 1), ""),
+        ({"range": "today"}, "today", dt.date(2026, 12, 1), dt.date(2026, 12, 1), ""),
+        ({"range": "7d"}, "7d", dt.date(2026, 11, 25), dt.date(2026, 12, 1), ""),
+        ({"range": "month"}, "month", dt.date(2026, 12, 1), dt.date(2026, 12, 1), ""),
+        ({"range": "last_month"}, "last_month", dt.date(2026, 11, 1), dt.date(2026, 11, 30), ""),
+        (
+            {"range": "custom", "since": "2026-10-03", "until": "2026-10-05"},
+            "custom",
+            dt.date(2026, 10, 3),
+            dt.date(2026, 10, 5),
+            "",
+        ),
+        (
+            {"range": "custom", "since": "10/03/2026"},
+            "30d",
+            dt.date(2026, 11, 2),
+            dt.date(2026, 12, 1),
+            "YYYY-MM-DD",
+        ),
+        (
+            {"range": "custom", "since": "2026-10-05", "until": "2026-10-03"},
+            "30d",
+            dt.date(2026, 11, 2),
+            dt.date(2026, 12, 1),
+            "ends before it starts",
+        ),
+        ({"range": "century"}, "30d", dt.date(2026, 11, 2), dt.date(2026, 12, 1), "Unknown range"),
+    ],
+)
+def test_date_ranges(params, preset, first, last, note):
+    from logs.usage_view import usage_range
+
+    span = usage_range(params, today=dt.date(2026, 12, 1))
+    assert (span.preset, span.first, span.last) == (preset, first, last)
+    assert note in span.note and bool(note) == bool(span.note)
+
+
+def test_money_charts_get_round_dollar_axes():
+    chart = bar_chart([("2026-01-01", 0.03, 0)], unit="USD", money=True)
+    assert [g["label"] for g in chart["grid"]] == [
+        "$0",
+        "$0.01",
+        "$0.02",
+        "$0.03",
+        "$0.04",
+        "$0.05",
+    ]
+    assert chart["bars"][0].tooltip == "2026-01-01: $0.0300"
+    chart = bar_chart([("2026-01-01", 130, 0)], unit="USD", money=True)
+    assert [g["label"] for g in chart["grid"]] == ["$0", "$50", "$100", "$150", "$200"]
 
 
 @pytest.mark.django_db
