@@ -136,8 +136,11 @@ def _upstreams(now: dt.datetime) -> list[dict]:
     return rows
 
 
-def _near_budget(now: dt.datetime) -> list[dict]:
-    """Usable keys whose budget window is at least NEAR_BUDGET spent or reserved, fullest first."""
+def keys_near_budget(now: dt.datetime) -> list[dict]:
+    """Usable keys whose budget window is at least NEAR_BUDGET spent or reserved, fullest first.
+
+    The dashboard shows the first ten; /metrics counts them all (gateway_keys_near_budget).
+    """
     keys = list(
         APIKey.objects.usable(at=now)
         .filter(
@@ -177,7 +180,7 @@ def _near_budget(now: dt.datetime) -> list[dict]:
                     "resets_at": spend["resets_at"],
                 }
             )
-    return sorted(rows, key=lambda r: -r["percent"])[:10]
+    return sorted(rows, key=lambda r: -r["percent"])
 
 
 def next_step() -> dict | None:
@@ -214,7 +217,7 @@ def dashboard_context(request) -> dict:
         "top_keys": _top_keys(week_start, now),
         "top_models": _top_models(week_start, now),
         "upstreams": _upstreams(now),
-        "near_budget": _near_budget(now),
+        "near_budget": keys_near_budget(now)[:10],
         "near_budget_percent": int(NEAR_BUDGET * 100),
         "recent_errors": recent_errors(
             since=now - dt.timedelta(days=WEEK_DAYS), limit=RECENT_ERRORS

@@ -13,10 +13,12 @@ one of a few failure kinds. Never a key, a secret, or a model name a client chos
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import (
@@ -29,6 +31,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+
+logger = logging.getLogger(__name__)
 
 NO_UPSTREAM = "none"
 # Seconds: a JSON answer takes milliseconds, a stream up to PROXY_MAX_STREAM_SECONDS.
@@ -84,6 +89,37 @@ REFUSALS = Counter(
     "Answers of the gateway's own instead of an upstream's, by their error code",
     ["code"],
 )
+
+
+class KeysNearBudget:
+    """`gateway_keys_near_budget`: read from the database at scrape time, not counted per worker.
+
+    A count without a key label, so it stays within the label rules; the dashboard names the
+    keys. Every instance reads the same database, so the value is the same on each of them.
+    """
+
+    def collect(self):
+        from django.utils import timezone
+
+        from gatewaysite.dashboard import NEAR_BUDGET, keys_near_budget
+
+        try:
+            count = len(keys_near_budget(timezone.now()))
+        except DatabaseError:
+            logger.warning(
+                "metrics: gateway_keys_near_budget left out: the database did not answer"
+            )
+            return
+        yield GaugeMetricFamily(
+            "gateway_keys_near_budget",
+            f"Usable keys with at least {NEAR_BUDGET:.0%} of their budget window spent or reserved",
+            value=count,
+        )
+
+
+# Collectors that read shared state when scraped (auto_describe off: registering runs no query).
+AT_SCRAPE = CollectorRegistry()
+AT_SCRAPE.register(KeysNearBudget())
 
 
 def request_started() -> None:
@@ -151,8 +187,8 @@ def exposition() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        return generate_latest(registry) + generate_latest(AT_SCRAPE)
+    return generate_latest(REGISTRY) + generate_latest(AT_SCRAPE)
 
 
 @require_GET

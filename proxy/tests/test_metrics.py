@@ -179,3 +179,20 @@ def test_failed_attempts_and_cooling_are_counted_per_upstream(metered, make_rout
     )
     assert failures == 2
     assert value(after, "gateway_upstream_cooling", upstream="metered-down") == 0  # 2 < 5
+
+
+def test_keys_near_their_budget_are_counted_at_scrape_time(metered, transactional_db, make_key):
+    """The third example alert's series: a count of keys at 80% of their budget or more."""
+    import datetime as dt
+
+    from limits import windows
+    from limits.models import Spend
+    from limits.services import limits_set
+
+    before = value(scrape(metered), "gateway_keys_near_budget")
+    start = windows.window_start("day", dt.datetime.now(dt.UTC))
+    for spent in ("8.5", "1", "9.9"):
+        key, _ = make_key(name=f"spent {spent}")
+        limits = limits_set(key=key, budget_usd=Decimal("10"), budget_period="day")
+        Spend.objects.create(limits=limits, window_start=start, spent_usd=Decimal(spent))
+    assert value(scrape(metered), "gateway_keys_near_budget") - before == 2
