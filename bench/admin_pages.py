@@ -123,6 +123,8 @@ def _fill(rows: int, *, keep: bool) -> None:
         "state",
         "created_at",
         "finished_at",
+        "upstream_model",
+        "attempts",
     ]
     started = time.monotonic()
     chunk = 50_000
@@ -135,11 +137,12 @@ def _fill(rows: int, *, keep: bool) -> None:
             prompt = rng.randint(10, 4000) if known else None
             completion = rng.randint(1, 1000) if known else None
             duration = rng.randint(50, 20_000)
+            upstream = rng.choice(upstreams) if status != 401 else None
             batch.append(
                 (
                     uuid.UUID(int=rng.getrandbits(128), version=4),
                     rng.choice(keys) if status != 401 else None,
-                    rng.choice(upstreams) if status != 401 else None,
+                    upstream,
                     "POST",
                     "/v1/chat/completions",
                     rng.choice(MODELS),
@@ -157,6 +160,8 @@ def _fill(rows: int, *, keep: bool) -> None:
                     "finished",
                     created,
                     created + dt.timedelta(milliseconds=duration),
+                    "",  # no alias: the model sent upstream is the one asked for
+                    1 if upstream else 0,
                 )
             )
         _insert(connection, RequestLog._meta.db_table, columns, batch)
