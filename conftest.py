@@ -18,8 +18,9 @@ import requests
 
 from testing.helpers import ROOT, free_port, remember_secret, wait_until
 
-# The live-gateway fixtures (fake provider, routes, SDK clients) every app's tests share.
-pytest_plugins = ["testing.live"]
+# The live-gateway fixtures (fake provider, routes, SDK clients) every app's tests share,
+# and what lets the suite run on several cores (the run folder, the `last` tests' order).
+pytest_plugins = ["testing.live", "testing.parallel"]
 
 
 def _database_url_for_subprocess() -> str:
@@ -111,27 +112,37 @@ def gateway_env(django_db_setup, django_db_blocker) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def server_logs_dir(tmp_path_factory) -> Path:
-    """Every live gunicorn's output lands here (the canary sweep reads it)."""
-    return tmp_path_factory.mktemp("server-logs")
+def server_logs_dir(pytestconfig) -> Path:
+    """Every live gunicorn's output, from every worker, lands here (the canary sweep reads it)."""
+    from testing.parallel import run_dir
+
+    folder = run_dir(pytestconfig) / "server-logs"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")
 def start_gateway(gateway_env, server_logs_dir):
     """Factory: start_gateway(workers=3, env={...}) -> GatewayProcess, stopped at session end."""
+    from testing.parallel import worker_id
+
     started: list[GatewayProcess] = []
 
     def start(*, workers: int = 2, env: dict[str, str] | None = None, extra_args=()):
         proc = GatewayProcess(
             env={**gateway_env, **(env or {})},
             workers=workers,
-            log_path=server_logs_dir / f"gunicorn-{len(started)}.log",
+            log_path=server_logs_dir / f"gunicorn-{worker_id()}-{len(started)}.log",
             extra_args=extra_args,
         )
         started.append(proc)
         return proc
 
     yield start
+    # All at once: one by one, each graceful shutdown adds its second or more to the run.
+    for proc in started:
+        if proc.proc.poll() is None:
+            proc.signal(signal.SIGTERM)
     for proc in started:
         proc.stop()
 
@@ -162,11 +173,6 @@ def plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-
-
-def pytest_collection_modifyitems(config, items):
-    # Tests marked `last` (the canary sweep) run after everything else.
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
 # --- factories --------------------------------------------------------------------

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run every test, on SQLite and then on PostgreSQL: the README's second command.
-# Extra arguments go to pytest (e.g. scripts/test.sh -k proxy).
+# Extra arguments go to pytest (e.g. scripts/test.sh -k proxy, or -n 0 for one process).
+# Each half runs on TEST_WORKERS pytest-xdist workers (default 2, the cores we plan for);
+# testing/parallel.py keeps them apart and runs the canary sweep after all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,7 @@ unset ENCRYPTION_KEY_FILE ENCRYPTION_KEY_PREVIOUS REDIS_URL UPSTREAMS DATA_DIR
 export DATA_DIR=${TEST_DATA_DIR:-$(pwd)/data/test}
 mkdir -p "$DATA_DIR"
 PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/gateway}
+PYTEST=(.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}")
 
 echo "==> lint and checks"
 .venv/bin/ruff check .
@@ -31,11 +34,11 @@ DATABASE_URL= .venv/bin/python manage.py check --fail-level WARNING
 DATABASE_URL= .venv/bin/python manage.py makemigrations --check --dry-run
 
 echo "==> tests on SQLite"
-DATABASE_URL= .venv/bin/python -m pytest "$@"
+DATABASE_URL= "${PYTEST[@]}" "$@"
 
 echo "==> tests on PostgreSQL ($PG_URL)"
 if ! .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1].rsplit('/',1)[0]+'/postgres', connect_timeout=5).close()" "$PG_URL"; then
   echo "PostgreSQL does not answer at $PG_URL: the PostgreSQL half of the suite cannot run." >&2
   exit 1
 fi
-DATABASE_URL=$PG_URL .venv/bin/python -m pytest "$@"
+DATABASE_URL=$PG_URL "${PYTEST[@]}" "$@"

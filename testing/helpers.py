@@ -51,12 +51,47 @@ def manage_py(*args: str, env: dict[str, str], timeout: float = 60) -> subproces
 # --- canaries: secrets that must never show up anywhere ----------------------------
 
 CANARIES: set[str] = set()
+# This process's record in the run folder (testing.parallel), so that the sweep, on
+# whichever worker it runs, also sees the secrets the other workers used.
+_canaries_file: Path | None = None
+
+
+def canaries_record(path: Path) -> None:
+    global _canaries_file
+    _canaries_file = path
 
 
 def remember_secret(value: str) -> str:
     """Register a secret (upstream api_key, plaintext gateway key) for the final canary sweep."""
+    if value not in CANARIES and _canaries_file is not None:
+        with _canaries_file.open("a") as record:
+            record.write(value + "\n")
     CANARIES.add(value)
     return value
+
+
+def every_canary() -> set[str]:
+    """Every secret the run registered, in this process and in every other worker."""
+    found = set(CANARIES)
+    if _canaries_file is not None:
+        for path in _canaries_file.parent.glob("canaries-*.txt"):
+            found.update(line for line in path.read_text().splitlines() if line)
+    return found
+
+
+# --- Redis: one database per xdist worker -------------------------------------------
+
+
+def redis_test_url() -> str:
+    """TEST_REDIS_URL (default db 15); the n-th xdist worker uses the n-th database after it,
+    so that two workers never share cached state that their own databases version."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = urlsplit(os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    db = (int(url.path.strip("/") or 0) + index) % 16
+    return urlunsplit(url._replace(path=f"/{db}"))
 
 
 # --- the log row of one proxied answer ---------------------------------------------

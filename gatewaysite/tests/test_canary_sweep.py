@@ -2,7 +2,7 @@
 
 Runs last (marker `last`). It drives every surface once more with fresh canaries,
 then searches the database (every table, every row), the output of every gunicorn
-the session started, every admin page, every admin API answer and every proxy error
+the run started (on every xdist worker), every admin page, every admin API answer and every proxy error
 body for any upstream secret, plaintext gateway key, the admin token or the
 encryption key that the session ever used.
 """
@@ -16,7 +16,7 @@ import requests
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from testing.helpers import CANARIES, remember_secret
+from testing.helpers import every_canary, remember_secret
 
 pytestmark = [pytest.mark.last, pytest.mark.django_db(transaction=True)]
 
@@ -154,7 +154,7 @@ def test_no_secret_anywhere_after_the_suite(live_gateway, server_logs_dir, setti
         for change in set(re.findall(r'href="(/django-admin/[^"#?]+/change/)"', text)):
             answers.append(client.get(change).content.decode(errors="replace"))
 
-    canaries = set(CANARIES) | {settings.ADMIN_TOKEN, settings.ENCRYPTION_KEY}
+    canaries = every_canary() | {settings.ADMIN_TOKEN, settings.ENCRYPTION_KEY}
     assert len(canaries) > 3
 
     assert _found(_database_text(), canaries) == []

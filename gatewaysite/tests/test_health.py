@@ -1,10 +1,8 @@
-import os
-
 import requests
 
-from testing.helpers import free_port
+from testing.helpers import free_port, redis_test_url
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_test_url()
 
 
 def test_healthz_and_readyz_answer_200_with_the_database_up(live_gateway, transactional_db):

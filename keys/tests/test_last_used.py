@@ -10,10 +10,11 @@ from keys import services
 from keys.models import APIKey
 from keys.selectors import key_authenticate
 from keys.services import key_touch
+from testing.helpers import redis_test_url
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_test_url()
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ import pytest
 import requests
 
 from limits.services import limits_set
-from testing.helpers import free_port, wait_until
+from testing.helpers import free_port, redis_test_url, wait_until
 
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_test_url()
 
 
 @pytest.fixture(scope="module", params=["database", "redis"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -10,7 +9,7 @@ import pytest
 import requests
 
 from keys.services import key_revoke
-from testing.helpers import free_port, wait_until
+from testing.helpers import free_port, redis_test_url, wait_until
 
 ACCESS_LOG_WITH_PID = ["--access-logformat", 'pid=%(p)s "%(m)s %(U)s" %(s)s']
 CHAT_BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
@@ -72,7 +71,7 @@ def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route,
 def test_revocation_reaches_two_instances_sharing_the_database_and_redis_at_once(
     start_gateway, make_route, provider
 ):
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    redis_url = redis_test_url()
     instances = [
         start_gateway(workers=2, env={"REDIS_URL": redis_url}, extra_args=ACCESS_LOG_WITH_PID)
         for _ in range(2)
