@@ -167,6 +167,16 @@ def api(admin_token):
 
 
 @pytest.fixture(autouse=True)
+def cheap_password_hashing(request, settings):
+    """Users created in-process get a cheap PBKDF2 hash (testing/hashers.py says why)."""
+    if request.node.get_closest_marker("full_cost_passwords") is None:
+        settings.PASSWORD_HASHERS = [
+            "testing.hashers.CheapPBKDF2PasswordHasher",
+            *settings.PASSWORD_HASHERS[1:],
+        ]
+
+
+@pytest.fixture(autouse=True)
 def plain_static_storage(settings):
     """Render admin pages without a collected manifest (the browser tests use the real one)."""
     settings.STORAGES = {

@@ -48,6 +48,7 @@ def _v1_p50(route, count: int) -> float:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.full_cost_passwords  # the flood must cost what a real password check costs
 def test_a_login_flood_keeps_the_proxy_p50_within_twice_quiet(
     start_gateway, make_route, django_user_model, gateway_env, tmp_path
 ):
