@@ -124,9 +124,9 @@ def _insert_many(count: int, key_id, upstream_id) -> None:
         )  # fmt: skip
 
 
-def test_an_export_of_200000_rows_streams_in_constant_memory(api, make_key):
+def test_an_export_of_100000_rows_streams_in_constant_memory(api, make_key):
     key, _ = make_key()
-    rows = 200_000
+    rows = 100_000
     _insert_many(rows, key.pk, key.upstreams.get().pk)
     response = api.get("/admin/logs/export?format=csv")
     assert response.status_code == 200
@@ -140,6 +140,6 @@ def test_an_export_of_200000_rows_streams_in_constant_memory(api, make_key):
     finally:
         tracemalloc.stop()
     assert lines == rows + 1
-    # About 60 MB went out; at most a few batches of rows were ever held at once.
-    assert size > 50_000_000
+    # About 30 MB went out (50 batches); at most a few batches were ever held at once.
+    assert size > 25_000_000
     assert peak < 12_000_000, f"peak {peak / 1e6:.1f} MB"
