@@ -30,7 +30,8 @@ def pgbouncer(transactional_db):
         pytest.skip("PostgreSQL-only (runs in the PostgreSQL half of the suite)")
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not os.path.exists(binary):
-        pytest.skip("pgbouncer is not installed (apt install pgbouncer)")
+        # A required part of the PostgreSQL half: missing is a failure, never a skip.
+        pytest.fail("pgbouncer is not installed: apt-get install pgbouncer (.ci/run does)")
     db = connection.settings_dict
     user = db.get("USER") or "postgres"
     # pgbouncer refuses to run as root and drops to `user` (-u): its files must be its own.
