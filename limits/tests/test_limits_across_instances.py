@@ -146,14 +146,16 @@ def test_a_killed_workers_place_is_released_within_the_stream_bound(
     assert workers
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
-    gateway.wait_ready()
+    gateway.wait_ready(timeout=60)
+    back_at = time.monotonic()
 
     def admitted():
         return requests.post(url, json=CHAT, headers=auth, timeout=10).status_code == 200
 
     wait_until(admitted, timeout=bound + 5, interval=0.2)
-    # Admitted no later than the bound after the stalled request was (plus polling slack).
-    assert time.monotonic() - admitted_by <= bound + 1.5
+    # Admitted no later than the bound after the stalled request was, or at once if the
+    # new worker took longer than that to boot (a loaded machine), plus polling slack.
+    assert time.monotonic() - max(admitted_by + bound, back_at) <= 1.5
 
 
 def test_with_its_counters_away_a_limited_key_is_refused_never_forwarded(
