@@ -82,11 +82,11 @@ class GatewayProcess:
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 
-    def stop(self) -> None:
+    def stop(self, *, grace: float = 15) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -140,11 +140,13 @@ def start_gateway(gateway_env, server_logs_dir):
 
     yield start
     # All at once: one by one, each graceful shutdown adds its second or more to the run.
+    # Every test is done, so a gunicorn still holding a connection (up to its 30 s
+    # graceful timeout) is killed after a short grace.
     for proc in started:
         if proc.proc.poll() is None:
             proc.signal(signal.SIGTERM)
     for proc in started:
-        proc.stop()
+        proc.stop(grace=3)
 
 
 @pytest.fixture(scope="session")
