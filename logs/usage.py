@@ -1,10 +1,12 @@
 """Usage grouped by day, key, upstream or model over any time range: GET /admin/usage.
 
-Whole UTC days whose logs are settled are read from the DailyUsage rollup (written
-once by logs.services.usage_roll_up); every other stretch of the range (today, the
-edges of a range that starts or ends mid-day, days not rolled up) is summed from the
-logs by the database. At a million rows this reads a few thousand rollup rows and
-one or two days of logs (bench/admin_pages.py times it).
+Whole UTC days whose logs are settled are read from the DailyUsage rollup (filled by
+logs.services.usage_roll_up, which `manage.py roll_up_usage` and `prune_logs` run: a
+read never writes it); every other stretch of the range (today, the edges of a range
+that starts or ends mid-day, days not rolled up yet) is summed from the logs by the
+database, so the figures are the same before and after a roll-up. At a million rows
+with the rollup filled this reads a few thousand rollup rows and one or two days of
+logs (bench/admin_pages.py times it).
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ from logs.selectors import UTCDay
 # group_by names and the column each groups by.
 DIMENSIONS = {"day": "day", "key": "api_key_id", "upstream": "upstream_id", "model": "model"}
 DEFAULT_DAYS = 30
-# The rollup is written on demand for at most this many days back; older days not
-# yet rolled up are summed from their logs.
-MAX_ROLLUP_DAYS = 366
 COUNTS = (
     "requests",
     "errors",
@@ -137,8 +136,6 @@ def usage_summary(
     selects the whole lineage of the key it names. Sums skip unknown values; a cost
     is null when no request of the group had one.
     """
-    from logs.services import usage_roll_up  # services import selectors, not the reverse
-
     now = now or timezone.now()
     since = since or default_since(now)
     until = min(until or now, now + dt.timedelta(days=1))
@@ -161,8 +158,6 @@ def usage_summary(
 
     if since < until:
         first_day = since.astimezone(dt.UTC).date()
-        today = now.astimezone(dt.UTC).date()
-        usage_roll_up(days=min((today - first_day).days + 1, MAX_ROLLUP_DAYS), now=now)
         rolled = set(
             UsageRollupDay.objects.filter(
                 day__gte=first_day, day__lte=until.astimezone(dt.UTC).date()

@@ -1,4 +1,4 @@
-"""Token usage read on the side of an answer, and model/stream peeked from a request.
+"""Token usage read on the side of an answer (model/stream peeked from a request: proxy.peek).
 
 Pure functions and small classes: no I/O, no Django. The relay feeds a reader every
 chunk it passes on (the bytes themselves are never altered) and asks for the result
@@ -31,9 +31,6 @@ from proxy.sse import BoundedBytes, Event, SSEParser
 MAX_COUNT = 2**31 - 1  # the log's PositiveIntegerField
 JSON_HEAD_BYTES = 64 * 1024
 JSON_TAIL_BYTES = 64 * 1024
-# Request bodies up to this size are parsed whole to peek at model and stream; larger
-# ones (big multimodal prompts) are scanned for the two keys instead.
-PEEK_PARSE_BYTES = 1024 * 1024
 # A compressed answer is inflated only this far for reading usage (a bomb costs no more).
 MAX_INFLATED_BYTES = 256 * 1024 * 1024
 INFLATE_STEP = 256 * 1024
@@ -130,7 +127,7 @@ _USAGE_KEY = re.compile(rb'"usage"\s*:\s*\{')
 _TAIL_CANDIDATES = 8
 
 
-def _escaped(data: bytes, quote_at: int) -> bool:
+def quote_escaped(data: bytes, quote_at: int) -> bool:
     """Whether the quote at this index is preceded by an odd run of backslashes (text, not a key)."""
     run = 0
     i = quote_at - 1
@@ -145,7 +142,7 @@ def usage_in_tail(tail: bytes) -> dict | None:
     decoder = json.JSONDecoder()
     matches = list(_USAGE_KEY.finditer(tail))[-_TAIL_CANDIDATES:]
     for match in reversed(matches):
-        if _escaped(tail, match.start()):
+        if quote_escaped(tail, match.start()):
             continue
         text = tail[match.end() - 1 :].decode("utf-8", "replace")
         try:
@@ -318,7 +315,7 @@ class _Inflating:
         return Usage() if self.failed else self.inner.result()
 
 
-def _media_type(content_type: str) -> str:
+def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
@@ -328,7 +325,7 @@ def usage_reader(*, content_type: str, dialect: str, content_encoding: str = "")
     dialect is "openai" or "anthropic"; content_encoding is the answer's
     Content-Encoding (gzip and deflate are inflated on the side; others read as unknown).
     """
-    media = _media_type(content_type or "")
+    media = media_type(content_type or "")
     if media == "text/event-stream":
         reader = _SSEUsage(dialect)
     elif media == "application/json" or media.endswith("+json"):
@@ -341,50 +338,3 @@ def usage_reader(*, content_type: str, dialect: str, content_encoding: str = "")
     if encoding in ("gzip", "x-gzip", "deflate"):
         return _Inflating(reader)
     return _NoUsage()
-
-
-# --- requests ------------------------------------------------------------------------
-
-_OBJECT_START = re.compile(rb"\s*\{")
-_MODEL_KEY = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.){0,1000})"')
-_STREAM_KEY = re.compile(rb'"stream"\s*:\s*(true|false)')
-
-
-def _last_key_match(pattern: re.Pattern, body: bytes):
-    found = None
-    for match in pattern.finditer(body):
-        if not _escaped(body, match.start()):
-            found = match
-    return found
-
-
-def peek_request(body: bytes, content_type: str) -> tuple[str, bool]:
-    """(model, stream) from a JSON request body when it can be read cheaply; ("", False) otherwise.
-
-    Never raises: invalid JSON, another encoding than UTF-8 or a nesting too deep to
-    parse are the upstream's business, not the gateway's.
-    """
-    media = _media_type(content_type or "")
-    if not body or media.startswith("multipart/") or not _OBJECT_START.match(body):
-        return "", False
-    if len(body) <= PEEK_PARSE_BYTES:
-        try:
-            obj = json.loads(body)
-        except (ValueError, RecursionError):
-            return "", False
-        if not isinstance(obj, dict):
-            return "", False
-        model = obj.get("model")
-        return (model if isinstance(model, str) else ""), obj.get("stream") is True
-    # A large prompt: the SDKs put "model" and "stream" after the messages, at top level,
-    # so the last unescaped occurrence of each key is the one that counts.
-    model_match = _last_key_match(_MODEL_KEY, body)
-    model = ""
-    if model_match is not None:
-        try:
-            value = json.loads(b'"' + model_match.group(1) + b'"')
-        except ValueError:
-            value = ""
-        model = value if isinstance(value, str) else ""
-    stream_match = _last_key_match(_STREAM_KEY, body)
-    return model, stream_match is not None and stream_match.group(1) == b"true"

@@ -72,10 +72,11 @@ from proxy.errors import (
     refusal_for,
 )
 from proxy.failover import AllAttemptsFailed, AttemptTimedOut, Sent, forward_with_failover
+from proxy.peek import peek_request
 from proxy.relay import Ending, ProxiedResponse, Relay, UsageFeed
 from proxy.stream_usage import UsageChunkFilter, with_stream_usage
 from proxy.upstream_error import ErrorCapture, upstream_error_message
-from proxy.usage import peek_request, usage_reader
+from proxy.usage import usage_reader
 from upstreams.crypto import secret_hint
 from upstreams.exceptions import UpstreamUnavailable
 from upstreams.routing import upstream_model as upstream_model_for

@@ -4,10 +4,12 @@ the same numbers from the daily rollup as from the logs, and rotated keys as one
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from gatewaysite.tests.admin_api import assert_error
@@ -83,14 +85,27 @@ def test_usage_per_day_with_totals_over_the_last_30_days(api, traffic):
     assert totals["cost_usd"] == "0.002100000000"
 
 
+def test_reading_usage_writes_no_rollup(api, traffic):
+    get(api, group_by="day,model")
+    get(api, group_by="key", since=midday(45).isoformat())
+    assert not UsageRollupDay.objects.exists() and not DailyUsage.objects.exists()
+
+
 def test_settled_days_come_from_the_rollup_with_the_same_numbers(api, traffic):
     first = get(api, group_by="day,model")
+    longer = get(api, group_by="key,model", since=midday(45).isoformat())
+    out = io.StringIO()
+    call_command("roll_up_usage", stdout=out)
+    assert out.getvalue().startswith("Rolled up ")
+    assert get(api, group_by="day,model") == first  # read now from the rollup: the same
+    assert get(api, group_by="key,model", since=midday(45).isoformat()) == longer
     rolled = set(UsageRollupDay.objects.values_list("day", flat=True))
     assert {midday(5).date(), midday(3).date()} <= rolled
     assert midday(0).date() not in rolled  # today is still read from the logs
     assert DailyUsage.objects.filter(day=midday(5).date(), model="claude").exists()
     RequestLog.objects.filter(created_at__lt=midday(2)).delete()  # pruned: the sums stay
     assert get(api, group_by="day,model") == first
+    assert get(api, group_by="key,model", since=midday(45).isoformat()) == longer
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """The usage page: a date range, a grouping, requests, tokens and cost, as GET /admin/usage."""
 
 import datetime as dt
+import io
 import re
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -154,12 +156,34 @@ def test_a_day_still_changing_is_read_from_the_logs(make_key, make_log_row):
 
 
 @pytest.mark.django_db
-def test_the_page_sums_settled_days_into_the_rollup(admin_client, make_key, make_log_row, at_noon):
+def test_viewing_the_page_writes_no_rollup(admin_client, make_key, make_log_row, at_noon):
     key, _ = make_key()
     make_log_row(_today_at(days_ago=2), key=key, total=5)
-    assert admin_client.get(USAGE_URL).status_code == 200
-    assert UsageRollupDay.objects.count() == 29
-    assert DailyUsage.objects.get().total_tokens == 5
+    for query in ("", "?range=last_month&group_by=model", f"?key={key.pk}"):
+        assert admin_client.get(USAGE_URL + query).status_code == 200
+    assert not UsageRollupDay.objects.exists() and not DailyUsage.objects.exists()
+
+
+def _page(client, url: str) -> str:
+    """The page's text without its CSRF token, which differs on every answer."""
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", client.get(url).content.decode())
+
+
+def test_roll_up_usage_fills_the_rollup_once_and_the_page_shows_the_same(
+    admin_client, make_key, make_log_row, at_noon
+):
+    key, _ = make_key()
+    make_log_row(_today_at(days_ago=2), key=key, total=5)
+    make_log_row(_today_at(days_ago=40), key=key, total=7)
+    before = [_page(admin_client, USAGE_URL + q) for q in ("", "?range=last_month")]
+    out = io.StringIO()
+    call_command("roll_up_usage", stdout=out)
+    assert out.getvalue() == "Rolled up 365 settled day(s) of usage from the last 366 days.\n"
+    assert DailyUsage.objects.filter(day=_today_at(days_ago=2).date()).get().total_tokens == 5
+    after = [_page(admin_client, USAGE_URL + q) for q in ("", "?range=last_month")]
+    assert after == before
+    call_command("roll_up_usage", "--days", "30", stdout=out)
+    assert out.getvalue().endswith("Rolled up 0 settled day(s) of usage from the last 30 days.\n")
 
 
 @pytest.mark.django_db
