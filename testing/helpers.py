@@ -5,6 +5,7 @@ Test modules import from here, never from a conftest: a conftest is pytest's to 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -78,6 +79,36 @@ def finished_row(request_id: str | None = None, *, timeout: float = 10.0):
         return None
 
     return wait_until(find, timeout=timeout, message="the log row was not finished in time")
+
+
+# --- request log rows written directly (no proxy, no services) ---------------------
+
+
+def log_row_create(at=None, *, status=200, key=None, upstream=None, model="", prompt=None,
+                   completion=None, total=None, cost=None, **fields):  # fmt: skip
+    """A finished RequestLog row dated `at` (default now): the apps' `make_log_row` fixtures.
+
+    cost is the cost in USD (a str or Decimal); other fields are RequestLog's own.
+    """
+    from decimal import Decimal
+
+    from logs.models import RequestLog
+
+    return RequestLog.objects.create(
+        method="POST",
+        path="/v1/chat/completions",
+        status_code=status,
+        api_key=key,
+        upstream=upstream,
+        model=model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        cost_usd=None if cost is None else Decimal(cost),
+        created_at=at or dt.datetime.now(dt.UTC),
+        state=RequestLog.State.FINISHED,
+        **fields,
+    )
 
 
 # --- PostgreSQL-only tests: the server the test database lives on -------------------

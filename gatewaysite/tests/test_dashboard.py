@@ -6,31 +6,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from logs.models import RequestLog
-
 pytestmark = pytest.mark.django_db
 
 INDEX = reverse("admin:index")
 # Measured 24 (sessions, rollup checks, four usage sums, the panels); a panel per row would be hundreds.
 QUERIES = 26
-
-
-def _log(*, key=None, upstream=None, status=200, cost="0.01", model="gpt-4o", ago=None, **extra):
-    at = dt.datetime.now(dt.UTC) - (ago or dt.timedelta(minutes=1))
-    return RequestLog.objects.create(
-        method="POST",
-        path="/v1/chat/completions",
-        api_key=key,
-        upstream=upstream,
-        model=model,
-        status_code=status,
-        total_tokens=100 if status == 200 else None,
-        cost_usd=Decimal(cost) if status == 200 else None,
-        duration_ms=500,
-        created_at=at,
-        state=RequestLog.State.FINISHED,
-        **extra,
-    )
 
 
 def test_a_new_install_says_to_add_an_upstream_then_a_key(admin_client, make_upstream):
@@ -48,13 +28,17 @@ def test_view_site_leads_to_the_api_docs(admin_client):
     assert '<a href="/docs">API docs</a>' in html
 
 
-def test_figures_today_and_over_seven_days_with_their_links(admin_client, make_key, make_upstream):
+def test_figures_today_and_over_seven_days_with_their_links(
+    admin_client, make_key, make_upstream, make_log_row
+):
     upstream = make_upstream(name="up-main")
     key, _ = make_key(upstreams=[upstream], name="spender")
-    _log(key=key, upstream=upstream, cost="1.50")
-    _log(key=key, upstream=upstream, status=502, error="upstream said no")
-    _log(key=key, upstream=upstream, cost="0.25", ago=dt.timedelta(days=3), model="cheap-model")
-    _log(key=key, upstream=upstream, cost="9", ago=dt.timedelta(days=9))  # outside the week
+    now = dt.datetime.now(dt.UTC)
+    row = {"key": key, "upstream": upstream}
+    make_log_row(**row, model="gpt-4o", cost="1.50")
+    make_log_row(**row, model="gpt-4o", status=502, error="upstream said no")
+    make_log_row(now - dt.timedelta(days=3), **row, model="cheap-model", cost="0.25")
+    make_log_row(now - dt.timedelta(days=9), **row, model="gpt-4o", cost="9")  # outside the week
     response = admin_client.get(INDEX)
     periods = response.context["periods"]
     today, week = periods[0]["figures"], periods[1]["figures"]
@@ -74,13 +58,15 @@ def test_figures_today_and_over_seven_days_with_their_links(admin_client, make_k
     assert "upstream said no" in listed and listed.count("/change/") == 1
 
 
-def test_a_rotated_key_counts_as_one_lineage_among_the_top_keys(admin_client, make_key):
+def test_a_rotated_key_counts_as_one_lineage_among_the_top_keys(
+    admin_client, make_key, make_log_row
+):
     from keys.services import key_rotate
 
     old, _ = make_key(name="team-beta")
-    _log(key=old, cost="1")
+    make_log_row(key=old, cost="1")
     new, _ = key_rotate(actor="tests", key=old)
-    _log(key=new, cost="2")
+    make_log_row(key=new, cost="2")
     rows = admin_client.get(INDEX).context["top_keys"]
     assert len(rows) == 1
     assert rows[0]["figures"].cost_usd == Decimal("3")
@@ -104,12 +90,14 @@ def test_keys_near_their_budget(admin_client, make_key):
 
 
 def test_the_dashboard_query_count_does_not_grow_with_rows(
-    admin_client, make_key, make_upstream, django_assert_max_num_queries
+    admin_client, make_key, make_upstream, make_log_row, django_assert_max_num_queries
 ):
     ups = [make_upstream() for _ in range(3)]
     keys = [make_key(upstreams=ups, name=f"k{i}")[0] for i in range(6)]
     for i in range(60):
-        _log(key=keys[i % 6], upstream=ups[i % 3], model=f"m{i % 7}", status=(200, 500)[i % 2])
+        ok = i % 2 == 0
+        make_log_row(key=keys[i % 6], upstream=ups[i % 3], model=f"m{i % 7}",
+                     status=200 if ok else 500, cost="0.01" if ok else None)  # fmt: skip
     admin_client.get(INDEX)  # the first view writes the rollup once
     with django_assert_max_num_queries(QUERIES):
         assert admin_client.get(INDEX).status_code == 200

@@ -7,30 +7,15 @@ import uuid
 
 import pytest
 
+from testing.helpers import log_row_create
+
 
 @pytest.fixture
 def make_log_row(db):
-    """make_log_row(at=None, *, status=200, key=None, upstream=None, prompt=, completion=,
-    total=, **fields) -> a finished RequestLog row written directly (no proxy involved)."""
-    from logs.models import RequestLog
-
-    def make(at=None, *, status=200, key=None, upstream=None, prompt=None, completion=None,
-             total=None, **fields):  # fmt: skip
-        return RequestLog.objects.create(
-            method="POST",
-            path="/v1/chat/completions",
-            status_code=status,
-            api_key=key,
-            upstream=upstream,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
-            created_at=at or dt.datetime.now(dt.UTC),
-            state=RequestLog.State.FINISHED,
-            **fields,
-        )
-
-    return make
+    """make_log_row(at=None, *, status=200, key=None, upstream=None, model="", prompt=,
+    completion=, total=, cost=, **fields) -> a finished RequestLog row written directly
+    (no proxy involved): testing.helpers.log_row_create."""
+    return log_row_create
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """The log list's search box: request id, key prefix or model, and why a term cannot match."""
 
-import datetime as dt
-
 import pytest
 from django.urls import reverse
 
@@ -13,26 +11,14 @@ pytestmark = pytest.mark.django_db
 LIST_URL = reverse("admin:logs_requestlog_changelist")
 
 
-def _log(*, key=None, model="gpt-4o-mini"):
-    return RequestLog.objects.create(
-        method="POST",
-        path="/v1/chat/completions",
-        status_code=200,
-        api_key=key,
-        model=model,
-        created_at=dt.datetime.now(dt.UTC),
-        state=RequestLog.State.FINISHED,
-    )
-
-
 @pytest.fixture
-def rows(make_key):
+def rows(make_key, make_log_row):
     key, plaintext = make_key(name="team-alpha")
     return {
         "key": key,
         "plaintext": plaintext,
-        "by_key": _log(key=key, model="gpt-4o"),
-        "other": _log(model="claude-sonnet-4"),
+        "by_key": make_log_row(key=key, model="gpt-4o"),
+        "other": make_log_row(model="claude-sonnet-4"),
     }
 
 
