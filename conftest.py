@@ -137,6 +137,18 @@ def start_gateway(gateway_env, server_logs_dir):
 
 
 @pytest.fixture(scope="session")
+def start_two_instances(start_gateway):
+    """Factory: start_two_instances(env={...}) -> [a, b], scale-out on one machine: two
+    gunicorns of two workers each on the one test database (and one Redis, when env sets
+    REDIS_URL). The tests of what stays exact across instances use it."""
+
+    def start(*, env: dict[str, str] | None = None, extra_args=()):
+        return [start_gateway(workers=2, env=env, extra_args=extra_args) for _ in range(2)]
+
+    return start
+
+
+@pytest.fixture(scope="session")
 def live_gateway(start_gateway) -> GatewayProcess:
     """One gunicorn (2 gevent workers) shared by the session's integration tests."""
     return start_gateway(workers=2)

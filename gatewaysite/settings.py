@@ -14,6 +14,7 @@ from pathlib import Path
 
 import environ
 
+from gatewaysite.pgbackend import pool as pgpool
 from upstreams.crypto import EncryptionKeyError, parse_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -176,9 +177,11 @@ if DATABASE_URL and not (
 _db = env.db_url_config(DATABASE_URL or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
 if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not also keep them
-    # With a pool: the pool checks each connection as it lends it (a short round trip),
-    # so a connection broken by a database restart never reaches a request.
-    _db["CONN_HEALTH_CHECKS"] = True
+    # Each connection is checked as the pool lends it, so one broken by a database
+    # restart never reaches a request: without a round trip when it came back recently
+    # and the server sent nothing since (gatewaysite/pgbackend), instead of Django's
+    # CONN_HEALTH_CHECKS, which asks the server at every lend.
+    _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
         "connect_timeout": 3,
         # Log rows are written twice per request; not waiting for the disk on each
@@ -199,6 +202,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
             "max_size": DB_POOL_MAX_SIZE,
             "timeout": DB_POOL_TIMEOUT,
             "max_idle": 300,
+            # Notes when each connection comes back (gatewaysite/pgbackend/pool.py).
+            "reset": pgpool.connection_returned,
         },
     }
     # Django's backend, failing fast while the database is away (gatewaysite/pgbackend).

@@ -44,6 +44,30 @@ class Ticket:
     at_second: int | None = None  # the second it was counted in (database, rpm or tpm)
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A request's claim on its key's limits, not made yet."""
+
+    policy: Policy
+    demand: Demand
+    hold_seconds: float  # the longest the reservation counts as in flight
+
+    def admit(self) -> Ticket:
+        """Make the claim now, on its own (counters_admit)."""
+        return counters_admit(
+            policy=self.policy, demand=self.demand, hold_seconds=self.hold_seconds
+        )
+
+    def in_database(self) -> db_store.DatabaseAdmission | None:
+        """The claim as part of another database write, one round trip for both (the
+        proxy's log row insert); None when the counters live in Redis."""
+        if settings.REDIS_URL:
+            return None
+        return db_store.DatabaseAdmission(
+            policy=self.policy, demand=self.demand, hold_seconds=self.hold_seconds, now=time.time()
+        )
+
+
 def counters_store_ping() -> bool | None:
     """Whether a separate counter store (Redis) answers; None when the counters live in
     the database (which the caller checks on its own)."""

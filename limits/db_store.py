@@ -81,60 +81,49 @@ def _params(policy, demand) -> tuple:
 
 def admit(*, policy, demand, hold_seconds: float, now: float):
     """Reserve `demand` against the policy (see counters.counters_admit)."""
-    from limits.counters import Ticket, check_budget, check_rates
-
-    rates = policy.rpm_limit is not None or policy.tpm_limit is not None
-    live = policy.max_parallel is not None or _has_budget(policy)
+    admission = DatabaseAdmission(policy=policy, demand=demand, hold_seconds=hold_seconds, now=now)
     if connection.vendor == "postgresql":
-        reservation_id, admitted, counts, spent = _admit_postgresql(
-            policy, demand, now, hold_seconds, rates, live
-        )
+        sql, params = admission.postgresql_select()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            outcome = admission.from_row(cursor.fetchone())
     else:
-        reservation_id, admitted, counts, spent = _admit_sqlite(
-            policy, demand, now, hold_seconds, rates, live
-        )
-    if not admitted:
-        # The database decided; the same counts word the refusal.
-        check_rates(policy, counts, now)
-        if _has_budget(policy):
-            check_budget(policy, demand, counts, spent, now)
-        raise RateLimited("The key's limits refused this request", retry_after=1)
-    return Ticket(
-        reservation_id=reservation_id,
-        policy=policy,
-        demand=demand,
-        at_second=math.floor(now) if rates else None,
-    )
+        with short_transaction() as cursor:
+            outcome = admission.run_in(cursor)
+    return admission.ticket(outcome)
 
 
-def _has_budget(policy) -> bool:
-    return policy.budget_tokens is not None or policy.budget_usd is not None
+class DatabaseAdmission:
+    """One admission, to run on its own (`admit`) or inside another write, so that both
+    take one round trip: the proxy runs it with the insert of the request's log row
+    (logs.sql.insert_row's `along`).
 
+    PostgreSQL: `postgresql_select()` is one SELECT of the `limits_admit` function, to
+    run as a WITH clause, and `from_row()` reads its row. SQLite: `run_in(cursor)` runs
+    the counts and the reservation in the caller's IMMEDIATE transaction. Either way the
+    outcome goes to `ticket()`, which returns the Ticket or raises the refusal. A refused
+    admission writes nothing but the pruning of stale rows.
+    """
 
-def _counts(recent, recent_tokens, oldest, in_flight, reserved_tokens, reserved_usd) -> dict:
-    return {
-        "recent": int(recent or 0),
-        # The second a request was counted in leaves the minute COUNTED_SECONDS after
-        # its start; check_rates adds the 60 of the rolling minute.
-        "oldest": oldest + COUNTED_SECONDS - 60 if oldest is not None else None,
-        "recent_tokens": int(recent_tokens or 0),
-        "in_flight": int(in_flight or 0),
-        "reserved_tokens": int(reserved_tokens or 0),
-        "reserved_usd": _usd(reserved_usd),
-    }
+    __slots__ = ("policy", "demand", "hold_seconds", "now", "rates", "live")
 
+    def __init__(self, *, policy, demand, hold_seconds: float, now: float):
+        self.policy, self.demand = policy, demand
+        self.hold_seconds, self.now = hold_seconds, now
+        self.rates = policy.rpm_limit is not None or policy.tpm_limit is not None
+        self.live = policy.max_parallel is not None or _has_budget(policy)
 
-def _admit_postgresql(policy, demand, now, hold_seconds, rates, live):
-    limits_id, window, usd = _params(policy, demand)
-    with connection.cursor() as cursor:
-        cursor.execute(
+    def postgresql_select(self) -> tuple[str, list]:
+        policy, demand, now = self.policy, self.demand, self.now
+        limits_id, window, usd = _params(policy, demand)
+        return (
             "SELECT * FROM limits_admit(%s::uuid, %s::float8, %s::float8, %s::timestamptz,"
             " %s::bigint, %s::numeric, %s::bigint, %s::bigint, %s::bigint, %s::bigint,"
             " %s::numeric, %s, %s, %s)",
             [
                 limits_id,
                 now,
-                now + hold_seconds,
+                now + self.hold_seconds,
                 window,
                 demand.tokens,
                 usd,
@@ -143,46 +132,22 @@ def _admit_postgresql(policy, demand, now, hold_seconds, rates, live):
                 policy.max_parallel,
                 policy.budget_tokens,
                 policy.budget_usd,
-                rates,
-                live,
+                self.rates,
+                self.live,
                 _has_budget(policy),
             ],
         )
-        row = cursor.fetchone()
-    reservation_id, admitted, *counted, spent_tokens, spent_usd = row
-    return reservation_id, admitted, _counts(*counted), (int(spent_tokens), _usd(spent_usd))
 
+    @staticmethod
+    def from_row(row) -> tuple:
+        reservation_id, admitted, *counted, spent_tokens, spent_usd = row
+        return reservation_id, admitted, _counts(*counted), (int(spent_tokens), _usd(spent_usd))
 
-@functools.cache
-def _sqlite_count_sql() -> str:
-    seconds, reservations, spend = _table(SecondCount), _table(Reservation), _table(Spend)
-    # One statement for every count: each statement through Django's cursor costs about
-    # 25 µs of Python. Rows that count for nothing any more are only reported here
-    # (stale_*), and deleted in the rare admissions that find some.
-    return f"""
-        SELECT s.*, r.*, p.* FROM
-        (SELECT sum(CASE WHEN at_second > %s THEN requests END),
-                sum(CASE WHEN at_second > %s THEN tokens END),
-                min(CASE WHEN at_second > %s THEN at_second END),
-                count(CASE WHEN at_second <= %s THEN 1 END)
-           FROM {seconds} WHERE limits_id = %s) AS s,
-        (SELECT count(CASE WHEN expires_at > %s THEN 1 END),
-                sum(CASE WHEN expires_at > %s AND window_start = %s THEN tokens END),
-                sum(CASE WHEN expires_at > %s AND window_start = %s THEN usd END),
-                count(CASE WHEN expires_at <= %s THEN 1 END)
-           FROM {reservations} WHERE limits_id = %s) AS r,
-        (SELECT coalesce(max(spent_tokens), 0), max(spent_usd)
-           FROM {spend} WHERE limits_id = %s AND window_start = %s) AS p
-    """  # noqa: S608 - our own table names
-
-
-def _admit_sqlite(policy, demand, now, hold_seconds, rates, live):
-    limits_id, window, usd = _params(policy, demand)
-    second = math.floor(now)
-    gone = second - COUNTED_SECONDS  # this second and older no longer count
-    reservation_id = None
-    # IMMEDIATE (settings): BEGIN takes the database's write lock, which is the lock.
-    with short_transaction() as cursor:
+    def run_in(self, cursor) -> tuple:
+        policy, demand, now = self.policy, self.demand, self.now
+        limits_id, window, usd = _params(policy, demand)
+        second = math.floor(now)
+        gone = second - COUNTED_SECONDS  # this second and older no longer count
         cursor.execute(
             _sqlite_count_sql(),
             [gone, gone, gone, gone, limits_id, now, now, window, now, window, now, limits_id]
@@ -214,15 +179,16 @@ def _admit_sqlite(policy, demand, now, hold_seconds, rates, live):
             )
         if not _fits(policy, demand, counts, spent):
             return None, False, counts, spent
-        if live:
+        reservation_id = None
+        if self.live:
             cursor.execute(
                 f"INSERT INTO {_table(Reservation)} "  # noqa: S608
                 "(limits_id, expires_at, window_start, tokens, usd) "
                 "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                [limits_id, now + hold_seconds, window, demand.tokens, usd],
+                [limits_id, now + self.hold_seconds, window, demand.tokens, usd],
             )
             reservation_id = cursor.fetchone()[0]
-        if rates:
+        if self.rates:
             cursor.execute(
                 f"INSERT INTO {_table(SecondCount)} "  # noqa: S608
                 "(limits_id, at_second, requests, tokens) VALUES (%s, %s, 1, %s) "
@@ -230,7 +196,65 @@ def _admit_sqlite(policy, demand, now, hold_seconds, rates, live):
                 "SET requests = requests + 1, tokens = tokens + excluded.tokens",
                 [limits_id, second, demand.tokens],
             )
-    return reservation_id, True, counts, spent
+        return reservation_id, True, counts, spent
+
+    def ticket(self, outcome: tuple):
+        """The admitted request's Ticket; or the refusal, worded from the same counts."""
+        from limits.counters import Ticket, check_budget, check_rates
+
+        reservation_id, admitted, counts, spent = outcome
+        policy, now = self.policy, self.now
+        if not admitted:
+            check_rates(policy, counts, now)
+            if _has_budget(policy):
+                check_budget(policy, self.demand, counts, spent, now)
+            raise RateLimited("The key's limits refused this request", retry_after=1)
+        return Ticket(
+            reservation_id=reservation_id,
+            policy=policy,
+            demand=self.demand,
+            at_second=math.floor(now) if self.rates else None,
+        )
+
+
+def _has_budget(policy) -> bool:
+    return policy.budget_tokens is not None or policy.budget_usd is not None
+
+
+def _counts(recent, recent_tokens, oldest, in_flight, reserved_tokens, reserved_usd) -> dict:
+    return {
+        "recent": int(recent or 0),
+        # The second a request was counted in leaves the minute COUNTED_SECONDS after
+        # its start; check_rates adds the 60 of the rolling minute.
+        "oldest": oldest + COUNTED_SECONDS - 60 if oldest is not None else None,
+        "recent_tokens": int(recent_tokens or 0),
+        "in_flight": int(in_flight or 0),
+        "reserved_tokens": int(reserved_tokens or 0),
+        "reserved_usd": _usd(reserved_usd),
+    }
+
+
+@functools.cache
+def _sqlite_count_sql() -> str:
+    seconds, reservations, spend = _table(SecondCount), _table(Reservation), _table(Spend)
+    # One statement for every count: each statement through Django's cursor costs about
+    # 25 µs of Python. Rows that count for nothing any more are only reported here
+    # (stale_*), and deleted in the rare admissions that find some.
+    return f"""
+        SELECT s.*, r.*, p.* FROM
+        (SELECT sum(CASE WHEN at_second > %s THEN requests END),
+                sum(CASE WHEN at_second > %s THEN tokens END),
+                min(CASE WHEN at_second > %s THEN at_second END),
+                count(CASE WHEN at_second <= %s THEN 1 END)
+           FROM {seconds} WHERE limits_id = %s) AS s,
+        (SELECT count(CASE WHEN expires_at > %s THEN 1 END),
+                sum(CASE WHEN expires_at > %s AND window_start = %s THEN tokens END),
+                sum(CASE WHEN expires_at > %s AND window_start = %s THEN usd END),
+                count(CASE WHEN expires_at <= %s THEN 1 END)
+           FROM {reservations} WHERE limits_id = %s) AS r,
+        (SELECT coalesce(max(spent_tokens), 0), max(spent_usd)
+           FROM {spend} WHERE limits_id = %s AND window_start = %s) AS p
+    """  # noqa: S608 - our own table names
 
 
 def _fits(policy, demand, counts: dict, spent: tuple[int, Decimal]) -> bool:

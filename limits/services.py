@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from limits import counters, windows
-from limits.counters import Demand, Ticket
+from limits.counters import Admission, Demand, Ticket
 from limits.exceptions import ModelUnpriced
 from limits.models import KeyLimits, KeyLimitsLink, LimitsVersion
 from limits.selectors import limits_policy_for_key
@@ -109,12 +109,13 @@ def _worst_case_usd(*, model: str, upstream_ids, input_bound: int, output_bound:
     return worst
 
 
-def limits_admit(
+def limits_admission(
     *, key_id: uuid.UUID, model: str, body: bytes | None, upstream_ids=()
-) -> Ticket | None:
-    """Admit a request against its key's limits, reserving its worst case; None when the
-    key has no limits. Raises RateLimited, BudgetExceeded or ModelUnpriced (nothing is
-    counted then). `upstream_ids`: the upstreams the key may use (for a USD budget's price).
+) -> Admission | None:
+    """What admitting a request against its key's limits would reserve (its worst case),
+    not reserved yet; None when the key has no limits. Writes nothing. Raises
+    ModelUnpriced for a USD budget and a model without a price. `upstream_ids`: the
+    upstreams the key may use (for a USD budget's price).
     """
     policy = limits_policy_for_key(key_id=key_id)
     if policy is None:
@@ -139,9 +140,19 @@ def limits_admit(
         window_start=windows.window_start(policy.budget_period, now),
         resets_at=windows.window_end(policy.budget_period, now),
     )
-    return counters.counters_admit(
-        policy=policy, demand=demand, hold_seconds=settings.PROXY_MAX_STREAM_SECONDS
-    )
+    return Admission(policy=policy, demand=demand, hold_seconds=settings.PROXY_MAX_STREAM_SECONDS)
+
+
+def limits_admit(
+    *, key_id: uuid.UUID, model: str, body: bytes | None, upstream_ids=()
+) -> Ticket | None:
+    """Admit a request against its key's limits, reserving its worst case; None when the
+    key has no limits. Raises RateLimited, BudgetExceeded or ModelUnpriced (nothing is
+    counted then). To admit as part of the request's log row insert, in one round trip,
+    use limits_admission(...).in_database() with logs.services.log_open's `along`.
+    """
+    admission = limits_admission(key_id=key_id, model=model, body=body, upstream_ids=upstream_ids)
+    return admission.admit() if admission is not None else None
 
 
 def _recorded(

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from logs.models import DailyUsage, RequestLog, UsageRollupDay
 from logs.selectors import USAGE_DAYS, usage_from_logs, usage_settled_through, usage_window
-from logs.sql import insert_row, update_row
+from logs.sql import insert_row, insert_row_along, update_row
 
 ERROR_MAX_LENGTH = 500
 
@@ -33,6 +33,26 @@ def log_open(
     A worker killed after this leaves the row behind as unfinished, never nothing.
     """
     return insert_row(_opening(request_id, method, path, api_key_id, upstream_id, model, is_stream))
+
+
+def log_open_along(
+    *,
+    along,
+    request_id: uuid.UUID,
+    method: str,
+    path: str,
+    api_key_id: uuid.UUID | None = None,
+    upstream_id: uuid.UUID | None = None,
+    model: str = "",
+    is_stream: bool = False,
+) -> tuple[int, object]:
+    """log_open, with another write made with the row's insert, atomically and in one
+    round trip (the proxy's limits admission: limits.counters.Admission.in_database()).
+    Return the row's id and what that write returned; the row is written either way.
+    """
+    return insert_row_along(
+        _opening(request_id, method, path, api_key_id, upstream_id, model, is_stream), along
+    )
 
 
 def _opening(request_id, method, path, api_key_id, upstream_id, model, is_stream) -> dict:

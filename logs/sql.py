@@ -31,15 +31,59 @@ def _insert_sql(vendor: str) -> str:
 
 def insert_row(values: dict[str, object]) -> int:
     """Insert one row (missing fields take their model defaults); return its id."""
-    params = [
-        f.get_db_prep_save(
-            values[f.attname] if f.attname in values else f.get_default(), connection
-        )
-        for f in _FIELDS
-    ]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor), params)
+        cursor.execute(_insert_sql(connection.vendor), _insert_params(values))
         return cursor.fetchone()[0]
+
+
+def insert_row_along(values: dict[str, object], along) -> tuple[int, object]:
+    """insert_row, with another write that must happen with it; return the row's id and
+    that write's outcome.
+
+    `along` is that write as both databases can run it (limits.db_store.DatabaseAdmission):
+    on PostgreSQL its `postgresql_select()` rides in the same statement (a WITH clause:
+    one round trip for both) and `from_row()` reads its columns; on SQLite `run_in(cursor)`
+    runs in the same IMMEDIATE transaction. The row is inserted whatever the outcome.
+    """
+    params = _insert_params(values)
+    if connection.vendor == "postgresql":
+        along_sql, along_params = along.postgresql_select()
+        with connection.cursor() as cursor:
+            sql = (
+                f"WITH along AS ({along_sql}), opened AS ({_insert_sql(connection.vendor)}) "  # noqa: S608 - our own SQL
+                "SELECT opened.id, along.* FROM opened, along"
+            )
+            cursor.execute(sql, [*along_params, *params])
+            row = cursor.fetchone()
+        return row[0], along.from_row(row[1:])
+    with short_transaction() as cursor:
+        outcome = along.run_in(cursor)
+        cursor.execute(_insert_sql(connection.vendor), params)
+        return cursor.fetchone()[0], outcome
+
+
+def _insert_params(values: dict[str, object]) -> list:
+    constant = _constant_defaults(connection.vendor)
+    params = []
+    for f in _FIELDS:
+        if f.attname in values:
+            params.append(f.get_db_prep_save(values[f.attname], connection))
+        elif f.attname in constant:
+            params.append(constant[f.attname])
+        else:
+            params.append(f.get_db_prep_save(f.get_default(), connection))
+    return params
+
+
+@functools.cache
+def _constant_defaults(vendor: str) -> dict[str, object]:
+    """Each field's default as stored, for the fields whose default is a constant: most of
+    an opening row's 25 columns, converted once instead of on every request."""
+    return {
+        f.attname: f.get_db_prep_save(f.get_default(), connection)
+        for f in _FIELDS
+        if not (f.has_default() and callable(f.default))
+    }
 
 
 def update_row(pk: int, values: dict[str, object], also: Sequence[tuple[str, list]] = ()) -> None:

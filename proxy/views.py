@@ -11,8 +11,10 @@ The recipe, in order (`_serve`):
      the model, by priority, weight and health   upstreams.selectors.upstream_candidates
      (/v1/models and /v1/upstreams are answered here, after step 5: proxy.catalog)
   5. admit it against the key's limits, reserving its worst case
-                                                limits.services.limits_admit
+                                                limits.services.limits_admission
   6. open the log row (in flight)               logs.services.log_open
+     with the admission in the same write when the counters are in the database
+     (one round trip for both; a refused request's row is then finished as refused)
      and give the database connection back: the answer may take minutes
   7. forward, with failover while nothing was sent back    proxy.failover
      each attempt: the upstream's alias (proxy.aliases), OpenAI stream usage
@@ -54,8 +56,8 @@ from gatewaysite.logfilters import request_id_bind
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from keys.services import key_touch
-from limits.services import limits_admit, limits_settle, limits_settle_statements
-from logs.services import log_finish, log_open, log_record
+from limits.services import limits_admission, limits_settle, limits_settle_statements
+from logs.services import log_finish, log_open, log_open_along, log_record
 from prices.cost import cost_usd
 from prices.selectors import price_for
 from proxy import dialects, forward
@@ -204,25 +206,19 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         call.upstream_name = candidates.routes[0].name
 
     # 5. admit it against the key's limits, reserving its worst case
-    call.ticket = limits_admit(
+    admission = limits_admission(
         key_id=grant.id,
         model=call.model,
         body=body,
         upstream_ids=[r.id for r in candidates.routes] if candidates else grant.upstream_ids,
     )
     if local is not None:
+        call.ticket = admission.admit() if admission is not None else None
         return local(request, call, grant)
 
-    # 6. open the log row, then let go of the database connection
-    call.log_id = log_open(
-        request_id=call.request_id,
-        method=call.method,
-        path=call.path,
-        api_key_id=call.api_key_id,
-        upstream_id=call.upstream_id,
-        model=call.model,
-        is_stream=call.is_stream,
-    )
+    # 6. open the log row (with the admission, when the counters are in the database:
+    # one round trip for both), then let go of the database connection
+    _admit_and_open(call, admission)
     _release_db_connection()
 
     # 7. forward, with failover to the next candidate while nothing was sent back
@@ -278,6 +274,27 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         response["X-Accel-Buffering"] = "no"
     response[REQUEST_ID_HEADER] = str(call.request_id)
     return response
+
+
+def _admit_and_open(call: _Call, admission) -> None:
+    """Steps 5 and 6: the admission and the in-flight row. Admitted with the row's insert,
+    a refused request already has its row, which the refusal finishes."""
+    opening = {
+        "request_id": call.request_id,
+        "method": call.method,
+        "path": call.path,
+        "api_key_id": call.api_key_id,
+        "upstream_id": call.upstream_id,
+        "model": call.model,
+        "is_stream": call.is_stream,
+    }
+    along = admission.in_database() if admission is not None else None
+    if along is None:  # no limits, or the counters are in Redis
+        call.ticket = admission.admit() if admission is not None else None
+        call.log_id = log_open(**opening)
+        return
+    call.log_id, outcome = log_open_along(along=along, **opening)
+    call.ticket = along.ticket(outcome)
 
 
 def _attempt(request: HttpRequest, call: _Call, target: str, body: bytes | None):

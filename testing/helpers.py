@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,6 +37,11 @@ def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.02, mess
         time.sleep(interval)
 
 
+def redis_test_url() -> str:
+    """The test Redis (TEST_REDIS_URL; scripts/test.sh gives each helper its own db)."""
+    return os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
+
+
 def manage_py(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `manage.py <args>` as an operator would, capturing its output and exit code."""
     return subprocess.run(
@@ -47,6 +53,39 @@ def manage_py(*args: str, env: dict[str, str], timeout: float = 60) -> subproces
         timeout=timeout,
         check=False,
     )
+
+
+# --- which worker answered: gunicorn's access log with the worker's pid ----------------
+
+# extra_args for start_gateway / start_two_instances, so pids_serving can read the log.
+ACCESS_LOG_WITH_PID = ["--access-logformat", 'pid=%(p)s "%(m)s %(U)s" %(s)s']
+
+
+def pids_serving(
+    gateway, since: int, status: int, request: str = "POST /v1/chat/completions"
+) -> set[str]:
+    """The pids of the workers that answered `request` with `status` after output offset `since`."""
+    lines = gateway.output()[since:]
+    return set(re.findall(rf'pid=<?(\d+)>? "{re.escape(request)}" {status}', lines))
+
+
+def until_every_worker_served(gateway, workers: int, send, *, status: int = 200, timeout=30.0):
+    """Call send() (one request to `gateway`, on a new connection, asserting its answer)
+    until each of the gateway's `workers` has answered one with `status`.
+
+    The kernel hands new connections to whichever worker accepts first, so a few calls
+    may all land on one worker: keep sending until the access log shows every pid.
+    """
+    mark = len(gateway.output())
+
+    def all_served() -> bool:
+        if len(pids_serving(gateway, mark, status)) >= workers:
+            return True
+        for _ in range(10):
+            send()
+        return False
+
+    wait_until(all_served, timeout=timeout, interval=0, message=f"not all {workers} workers served")
 
 
 # --- canaries: secrets that must never show up anywhere ----------------------------

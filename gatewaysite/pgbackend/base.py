@@ -15,6 +15,8 @@ import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
 
+from gatewaysite.pgbackend.pool import connection_check
+
 
 class _Breaker:
     lock = threading.Lock()
@@ -46,9 +48,29 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params):
         _admit()
         try:
-            connection = super().get_new_connection(conn_params)
+            connection = self._checked(conn_params)
         except BaseException:
             _record(ok=False)
             raise
         _record(ok=True)
         return connection
+
+    def _checked(self, conn_params):
+        """A connection known to work. A broken one from the pool is closed and given
+        back, which makes the pool replace it, and the next is tried: what psycopg_pool's
+        own `check` does, but mostly without a round trip (gatewaysite/pgbackend/pool.py).
+        """
+        tries = self.pool.max_size + 1 if self.pool is not None else 1
+        for attempt in range(tries):
+            connection = super().get_new_connection(conn_params)
+            if self.pool is None:
+                return connection  # just made, not lent
+            try:
+                connection_check(connection)
+                return connection
+            except psycopg.Error:
+                connection.close()
+                self.pool.putconn(connection)
+                if attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")

@@ -17,23 +17,20 @@ import pytest
 import requests
 
 from limits.services import limits_set
-from testing.helpers import free_port, wait_until
+from testing.helpers import free_port, redis_test_url, wait_until
 
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
-
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(scope="module", params=["database", "redis"])
 def counter_env(request) -> dict[str, str]:
     """Where the counters live: the database (default), or Redis with REDIS_URL."""
-    return {"REDIS_URL": REDIS_URL} if request.param == "redis" else {}
+    return {"REDIS_URL": redis_test_url()} if request.param == "redis" else {}
 
 
 @pytest.fixture(scope="module")
-def two_instances(start_gateway, counter_env):
-    return [start_gateway(workers=2, env=counter_env), start_gateway(workers=2, env=counter_env)]
+def two_instances(start_two_instances, counter_env):
+    return start_two_instances(env=counter_env)
 
 
 @pytest.fixture(autouse=True)

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 import requests
 
 from limits.services import limits_set
 from prices.services import price_create
-from testing.fake_provider import FakeProvider
 from testing.helpers import finished_row
 
 D = Decimal
 USAGE = {"x-fake-prompt-tokens": "1000", "x-fake-completion-tokens": "200"}
-
-
-@pytest.fixture(scope="module")
-def failing_provider():
-    fp = FakeProvider(defaults={"x-fake-status": "503"}).start()
-    yield fp
-    fp.stop()
 
 
 def chat(gateway, raw_key, model="fast") -> requests.Response:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import re
 import time
 
 import pytest
 import requests
 
 from keys.services import key_revoke
-from testing.helpers import free_port, wait_until
+from testing.helpers import (
+    ACCESS_LOG_WITH_PID,
+    free_port,
+    redis_test_url,
+    until_every_worker_served,
+)
 
-ACCESS_LOG_WITH_PID = ["--access-logformat", 'pid=%(p)s "%(m)s %(U)s" %(s)s']
 CHAT_BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -21,33 +23,23 @@ def three_workers(start_gateway):
     return start_gateway(workers=3, extra_args=ACCESS_LOG_WITH_PID)
 
 
-def _pids_serving(gateway, since: int, status: int) -> set[str]:
-    lines = gateway.output()[since:]
-    return set(re.findall(rf'pid=<?(\d+)>? "POST /v1/chat/completions" {status}', lines))
-
-
 def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route, provider):
     route = make_route(gateway_url=three_workers.url)
     headers = {"Authorization": f"Bearer {route.raw_key}"}
     url = f"{three_workers.url}/v1/chat/completions"
 
+    def served_ok():
+        assert requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code == 200
+
     # Warm every worker's key cache: each call opens a new connection, and the
     # kernel hands connections to all three workers.
-    mark = len(three_workers.output())
-    deadline = time.monotonic() + 30
-    while len(_pids_serving(three_workers, mark, 200)) < 3:
-        assert time.monotonic() < deadline, "three workers never all served"
-        for _ in range(10):
-            assert (
-                requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code == 200
-            )
+    until_every_worker_served(three_workers, 3, served_ok)
     served = len(provider.requests)
 
     key_revoke(
         actor="tests", key=route.key
     )  # what the admin API, the admin site and the command call
 
-    mark = len(three_workers.output())
     statuses = [
         requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code
         for _ in range(60)
@@ -57,37 +49,29 @@ def test_revocation_reaches_every_warm_worker_at_once(three_workers, make_route,
 
     # ...and every worker refuses: the kernel may hand 60 connections to only two of
     # them, so keep asking (each answer must be a 401) until all three have refused.
-    def all_three_refused() -> bool:
-        if len(_pids_serving(three_workers, mark, 401)) == 3:
-            return True
-        for _ in range(10):
-            response = requests.post(url, json=CHAT_BODY, headers=headers, timeout=10)
-            assert response.status_code == 401
-        return False
+    def refused():
+        assert requests.post(url, json=CHAT_BODY, headers=headers, timeout=10).status_code == 401
 
-    wait_until(all_three_refused, timeout=30, interval=0.05, message="a worker never refused")
+    until_every_worker_served(three_workers, 3, refused, status=401)
     assert len(provider.requests) == served
 
 
 def test_revocation_reaches_two_instances_sharing_the_database_and_redis_at_once(
-    start_gateway, make_route, provider
+    start_two_instances, make_route, provider
 ):
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    instances = [
-        start_gateway(workers=2, env={"REDIS_URL": redis_url}, extra_args=ACCESS_LOG_WITH_PID)
-        for _ in range(2)
-    ]
+    instances = start_two_instances(
+        env={"REDIS_URL": redis_test_url()}, extra_args=ACCESS_LOG_WITH_PID
+    )
     route = make_route(gateway_url=instances[0].url)
     headers = {"Authorization": f"Bearer {route.raw_key}"}
     urls = [f"{instance.url}/v1/chat/completions" for instance in instances]
     for instance, url in zip(instances, urls, strict=True):  # warm both workers of both
-        mark = len(instance.output())
-        deadline = time.monotonic() + 30
-        while len(_pids_serving(instance, mark, 200)) < 2:
-            assert time.monotonic() < deadline, "two workers never both served"
-            for _ in range(10):
-                response = requests.post(url, json=CHAT_BODY, headers=headers, timeout=10)
-                assert response.status_code == 200
+
+        def served_ok(url=url):
+            response = requests.post(url, json=CHAT_BODY, headers=headers, timeout=10)
+            assert response.status_code == 200
+
+        until_every_worker_served(instance, 2, served_ok)
     served = len(provider.requests)
 
     key_revoke(actor="tests", key=route.key)
