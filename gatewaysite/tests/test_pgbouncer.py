@@ -79,7 +79,7 @@ def _answers(port: int) -> bool:
 def test_the_gateway_works_behind_pgbouncer_in_transaction_pooling(
     pgbouncer,
     start_gateway,
-    make_route,  # noqa: F811 - the fixture imported above
+    make_route,
 ):
     from logs.models import RequestLog
 

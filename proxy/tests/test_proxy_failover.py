@@ -17,13 +17,6 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
 @pytest.fixture(scope="module")
-def failing_provider():
-    fp = FakeProvider(defaults={"x-fake-status": "503"}).start()
-    yield fp
-    fp.stop()
-
-
-@pytest.fixture(scope="module")
 def limited_provider():
     fp = FakeProvider(defaults={"x-fake-status": "429"}).start()
     yield fp

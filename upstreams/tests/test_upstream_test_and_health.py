@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from gatewaysite.tests.admin_api import admin_client, assert_error
+from gatewaysite.tests.admin_api import assert_error
 from testing.fake_provider import FakeProvider
 from testing.helpers import free_port
 from upstreams import health
@@ -24,11 +24,6 @@ def fake():
     fp = FakeProvider(models=("m-1", "m-2", "m-3")).start()
     yield fp
     fp.stop()
-
-
-@pytest.fixture
-def api(admin_token):
-    return admin_client(admin_token)
 
 
 def test_test_calls_models_with_the_secret_and_reports_status_and_latency(api, fake, make_upstream):
@@ -130,7 +125,7 @@ def test_health_shows_failures_and_cooling(api, make_upstream, settings):
     assert changes == [True, False]
 
 
-def test_the_admin_sites_test_button(admin_client, fake, make_upstream, plain_static_storage):  # noqa: F811
+def test_the_admin_sites_test_button(admin_client, fake, make_upstream, plain_static_storage):
     upstream = make_upstream(base_url=fake.base_url)
     change = reverse("admin:upstreams_upstream_change", args=[upstream.pk])
     page = admin_client.get(change).content.decode()
