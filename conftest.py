@@ -218,7 +218,7 @@ def make_upstream(db):
         }
         fields = {**defaults, **fields}
         remember_secret(fields["api_key"])
-        return upstream_create(**fields)
+        return upstream_create(actor="tests", **fields)
 
     return make
 

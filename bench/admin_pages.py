@@ -90,6 +90,7 @@ def _fill(rows: int, *, keep: bool) -> None:
             ("azure", "openai"),
         ):
             upstream_create(
+                actor="bench",
                 name=name,
                 provider=provider,
                 base_url="http://127.0.0.1:9/v1",

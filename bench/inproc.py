@@ -38,6 +38,7 @@ def provision(openai_url: str, anthropic_url: str) -> dict:
     from upstreams.services import upstream_create
 
     openai_up = upstream_create(
+        actor="bench",
         name="bench-openai",
         provider="openai",
         base_url=openai_url,
@@ -46,6 +47,7 @@ def provision(openai_url: str, anthropic_url: str) -> dict:
         timeout=30,
     )
     anthropic_up = upstream_create(
+        actor="bench",
         name="bench-anthropic",
         provider="anthropic",
         base_url=anthropic_url,
@@ -60,7 +62,7 @@ def provision(openai_url: str, anthropic_url: str) -> dict:
     # The feature rows (section 5): the same OpenAI calls with rate limits set on the key,
     # then with every limit and both budgets. Limits far above what the bench sends, so
     # nothing is refused and each request pays the whole admission and settlement.
-    price_create(model="gpt-bench", input=Decimal("2.5"), output=Decimal("10"))
+    price_create(actor="bench", model="gpt-bench", input=Decimal("2.5"), output=Decimal("10"))
     limited, limited_key = key_create(
         actor="bench", name="bench limits", upstream_ids=[openai_up.pk]
     )
@@ -110,6 +112,7 @@ def costs(iterations: int) -> dict:
 
     perf = time.perf_counter
     upstream = upstream_create(
+        actor="bench",
         name=f"cost-{uuid.uuid4().hex[:8]}",
         provider="openai",
         base_url="http://127.0.0.1:9/v1",
@@ -136,6 +139,7 @@ def costs(iterations: int) -> dict:
     # at priority 1), one serving claude-* and one with an alias, as an operator would set.
     routed = [
         upstream_create(
+            actor="bench",
             name=f"route-{uuid.uuid4().hex[:8]}",
             provider=provider,
             base_url="http://127.0.0.1:9/v1",
@@ -207,10 +211,20 @@ def costs(iterations: int) -> dict:
 
     # A realistic table: 200 exact names and 20 patterns, one of them this upstream's own.
     for i in range(200):
-        price_create(model=f"bench-model-{i}", input=Decimal("2.5"), output=Decimal("10"))
+        price_create(
+            actor="bench", model=f"bench-model-{i}", input=Decimal("2.5"), output=Decimal("10")
+        )
     for i in range(20):
-        price_create(model=f"bench-family-{i}-*", input=Decimal("1"), output=Decimal("4"))
-    price_create(model="gpt-bench*", upstream_id=upstream.pk, input=Decimal(3), output=Decimal(9))
+        price_create(
+            actor="bench", model=f"bench-family-{i}-*", input=Decimal("1"), output=Decimal("4")
+        )
+    price_create(
+        actor="bench",
+        model="gpt-bench*",
+        upstream_id=upstream.pk,
+        input=Decimal(3),
+        output=Decimal(9),
+    )
     usage = Usage(
         prompt_tokens=1000, completion_tokens=200, total_tokens=1200, cache_read_tokens=400
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.hashers import make_password
@@ -55,10 +55,12 @@ def _content_type_id(obj: models.Model) -> int:
     )
 
 
-def history_record(obj: models.Model, *, actor: Actor, flag: int, message: str | list) -> None:
-    LogEntry.objects.create(
-        user_id=actor_user_id(actor),
-        content_type_id=_content_type_id(obj),
+def _entry(
+    obj: models.Model, user_id: int, type_id: int, flag: int, message: str | list
+) -> LogEntry:
+    return LogEntry(
+        user_id=user_id,
+        content_type_id=type_id,
         object_id=str(obj.pk),
         object_repr=str(obj)[:200],
         action_flag=flag,
@@ -66,16 +68,46 @@ def history_record(obj: models.Model, *, actor: Actor, flag: int, message: str |
     )
 
 
+def history_record(obj: models.Model, *, actor: Actor, flag: int, message: str | list) -> None:
+    _entry(obj, actor_user_id(actor), _content_type_id(obj), flag, message).save()
+
+
+def history_record_many(
+    changes: Iterable[tuple[models.Model, int, str | list]], *, actor: Actor
+) -> None:
+    """One entry per (obj, flag, message) of one model, written together (an import)."""
+    changes = list(changes)
+    if changes:
+        user_id, type_id = actor_user_id(actor), _content_type_id(changes[0][0])
+        LogEntry.objects.bulk_create(
+            [_entry(obj, user_id, type_id, flag, message) for obj, flag, message in changes],
+            batch_size=500,
+        )
+
+
+ADDED: list = [{"added": {}}]
+
+
+def changed_message(fields: Iterable[str]) -> list:
+    """The admin's wording for a change of these fields ("Changed description and name.")."""
+    return [{"changed": {"fields": sorted(fields)}}]
+
+
 def history_added(obj: models.Model, *, actor: Actor) -> None:
     """Record the creation of obj, as the admin site words it ("Added.")."""
-    history_record(obj, actor=actor, flag=ADDITION, message=[{"added": {}}])
+    history_record(obj, actor=actor, flag=ADDITION, message=ADDED)
 
 
 def history_changed(obj: models.Model, *, actor: Actor, fields: Iterable[str]) -> None:
     """Record a change of the named fields ("Changed description and name.")."""
-    history_record(obj, actor=actor, flag=CHANGE, message=[{"changed": {"fields": sorted(fields)}}])
+    history_record(obj, actor=actor, flag=CHANGE, message=changed_message(fields))
 
 
 def history_action(obj: models.Model, *, actor: Actor, action: str) -> None:
     """Record an action that is not a field edit: "Revoked.", "Rotated; …"."""
     history_record(obj, actor=actor, flag=CHANGE, message=action)
+
+
+def history_deleted(obj: models.Model, *, actor: Actor) -> None:
+    """Record the deletion of obj ("Deleted."), before it is deleted."""
+    history_record(obj, actor=actor, flag=DELETION, message="Deleted.")

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from django.apps import apps
 from django.db import connection, models
 
+from gatewaysite.short_transaction import hot_path_cursor
+
 # Within versions_read_once(): {table: version}, filled by the first current() call.
 _read_once: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
     "versions_read_once", default=None
@@ -84,12 +86,12 @@ class VersionStamp(models.Model):
         once = _read_once.get()
         if once is not None:
             if not once:
-                with connection.cursor() as cursor:
+                with hot_path_cursor() as cursor:
                     cursor.execute(_all_versions_sql(connection.vendor))
                     once.update(cursor.fetchall())
                 once[None] = None  # read: a table without its row stays unread
             return once.get(cls._meta.db_table)
-        with connection.cursor() as cursor:
+        with hot_path_cursor() as cursor:
             cursor.execute(cls._current_sql())
             row = cursor.fetchone()
         return row[0] if row else None

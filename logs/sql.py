@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from gatewaysite.short_transaction import short_transaction
+from gatewaysite.short_transaction import hot_path_cursor, short_transaction
 from logs.models import RequestLog
 
 _FIELDS = [f for f in RequestLog._meta.concrete_fields if f.attname != "id"]
@@ -31,7 +31,7 @@ def _insert_sql(vendor: str) -> str:
 
 def insert_row(values: dict[str, object]) -> int:
     """Insert one row (missing fields take their model defaults); return its id."""
-    with connection.cursor() as cursor:
+    with hot_path_cursor() as cursor:
         cursor.execute(_insert_sql(connection.vendor), _insert_params(values))
         return cursor.fetchone()[0]
 
@@ -48,7 +48,7 @@ def insert_row_along(values: dict[str, object], along) -> tuple[int, object]:
     params = _insert_params(values)
     if connection.vendor == "postgresql":
         along_sql, along_params = along.postgresql_select()
-        with connection.cursor() as cursor:
+        with hot_path_cursor() as cursor:
             sql = (
                 f"WITH along AS ({along_sql}), opened AS ({_insert_sql(connection.vendor)}) "  # noqa: S608 - our own SQL
                 "SELECT opened.id, along.* FROM opened, along"
@@ -99,12 +99,12 @@ def update_row(pk: int, values: dict[str, object], also: Sequence[tuple[str, lis
     sql = f"UPDATE {qn(RequestLog._meta.db_table)} SET {assignments} WHERE {qn('id')} = %s"  # noqa: S608
     params = [*(f.get_db_prep_save(values[f.attname], connection) for f in fields), pk]
     if not also:
-        with connection.cursor() as cursor:
+        with hot_path_cursor() as cursor:
             cursor.execute(sql, params)
     elif connection.vendor == "postgresql":
         parts = ", ".join(f"also{i} AS ({statement})" for i, (statement, _) in enumerate(also))
         extra = [param for _, statement_params in also for param in statement_params]
-        with connection.cursor() as cursor:
+        with hot_path_cursor() as cursor:
             cursor.execute(f"WITH {parts} {sql}", [*extra, *params])
     else:
         with short_transaction() as cursor:

@@ -1,6 +1,8 @@
-"""Every write to prices. Each function is one transaction and bumps the price table's
-version in it, so every worker prices the next request that finishes by the new table.
-Rows already written keep the cost they were given: nothing here touches the log."""
+"""Every write to prices. Each function is one transaction: it validates the rules, makes
+the change, bumps the price table's version (so every worker prices the next request
+that finishes by the new table), writes the action's history as `actor`, and returns
+the fresh saved row. Rows already written keep the cost they were given: nothing here
+touches the log. The admin site, the admin API and the command only translate."""
 
 from __future__ import annotations
 
@@ -9,8 +11,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.admin.models import ADDITION, CHANGE
 from django.db import transaction
 
+from gatewaysite.history import (
+    ADDED,
+    Actor,
+    changed_message,
+    history_added,
+    history_changed,
+    history_deleted,
+    history_record_many,
+)
 from prices.exceptions import InvalidPriceData, PriceExists
 from prices.importing import PriceRow, parse_price_file
 from prices.models import Price, PriceTableVersion
@@ -38,6 +50,7 @@ def _check_unique(model: str, upstream_id: uuid.UUID | None, *, exclude=None) ->
 @transaction.atomic
 def price_create(
     *,
+    actor: Actor,
     model: str,
     input: Decimal,  # noqa: A002 - the contract's field name
     output: Decimal,
@@ -57,30 +70,42 @@ def price_create(
         cache_write=cache_write,
     )
     PriceTableVersion.bump()
-    return price
+    history_added(price, actor=actor)
+    return Price.objects.get(pk=price.pk)
 
 
 @transaction.atomic
-def price_update(*, price: Price, **changes: Any) -> Price:
-    """Change some of a price's fields (model, upstream_id, input, output, cache_read, cache_write)."""
+def price_update(*, price: Price, actor: Actor, **changes: Any) -> Price:
+    """Change some of a price's fields (model, upstream_id, input, output, cache_read, cache_write).
+
+    The history entry names the fields whose value changed; a change that changes
+    nothing writes nothing."""
     fresh = Price.objects.select_for_update().get(pk=price.pk)
     unknown = set(changes) - {"model", "upstream_id", *RATES}
     if unknown:
         raise TypeError(f"price_update() got unexpected fields {sorted(unknown)}")
     if "upstream_id" in changes:
         _check_upstream(changes["upstream_id"])
-    for name, value in changes.items():
-        setattr(fresh, name, value)
+    changed = [name for name, value in changes.items() if getattr(fresh, name) != value]
+    if not changed:
+        return Price.objects.get(pk=fresh.pk)
+    for name in changed:
+        setattr(fresh, name, changes[name])
     _check_unique(fresh.model, fresh.upstream_id, exclude=fresh.pk)
     fresh.save()
     PriceTableVersion.bump()
-    return fresh
+    history_changed(fresh, actor=actor, fields=changed)
+    return Price.objects.get(pk=fresh.pk)
 
 
 @transaction.atomic
-def price_delete(*, price: Price) -> None:
+def price_delete(*, price: Price, actor: Actor) -> None:
     """Remove a price; rows already priced with it keep their cost."""
-    Price.objects.filter(pk=price.pk).delete()
+    fresh = Price.objects.select_for_update().filter(pk=price.pk).first()
+    if fresh is None:
+        return  # deleted meanwhile: nothing to do, nothing to record
+    history_deleted(fresh, actor=actor)
+    fresh.delete()
     PriceTableVersion.bump()
 
 
@@ -92,11 +117,12 @@ class ImportResult:
     skipped_reasons: list[str] = field(default_factory=list)
 
 
-def prices_import(*, text: str, dry_run: bool = False) -> ImportResult:
+def prices_import(*, actor: Actor, text: str, dry_run: bool = False) -> ImportResult:
     """Import prices from our JSON list or LiteLLM's model_prices_and_context_window.json.
 
     All or nothing. A price that exists for the same model and upstream is changed
     when its rates differ, else left alone; entries without token prices are skipped.
+    Each price added or changed has its own history entry, as if edited one by one.
     """
     parsed = parse_price_file(text)
     upstream_ids = {row.upstream_id for row in parsed.rows if row.upstream_id is not None}
@@ -105,6 +131,7 @@ def prices_import(*, text: str, dry_run: bool = False) -> ImportResult:
     if missing:
         raise InvalidPriceData({"upstream_id": [f"No upstream has the id {m}." for m in missing]})
     result = ImportResult(skipped=len(parsed.skipped), skipped_reasons=list(parsed.skipped))
+    history: list[tuple[Price, int, list]] = []
     with transaction.atomic():
         existing = {
             (p.model, p.upstream_id): p
@@ -117,21 +144,25 @@ def prices_import(*, text: str, dry_run: bool = False) -> ImportResult:
             if current is None:
                 result.added += 1
                 if not dry_run:
-                    existing[(row.model, row.upstream_id)] = Price.objects.create(
+                    price = Price.objects.create(
                         model=row.model, upstream_id=row.upstream_id, **row.rates()
                     )
-            elif _differs(current, row):
+                    existing[(row.model, row.upstream_id)] = price
+                    history.append((price, ADDITION, ADDED))
+            elif changed := _differing(current, row):
                 result.changed += 1
                 if not dry_run:
                     for name, value in row.rates().items():
                         setattr(current, name, value)
                     current.save()
+                    history.append((current, CHANGE, changed_message(changed)))
             else:
                 result.skipped += 1
-        if not dry_run and (result.added or result.changed):
+        if not dry_run and history:
             PriceTableVersion.bump()
+            history_record_many(history, actor=actor)
     return result
 
 
-def _differs(price: Price, row: PriceRow) -> bool:
-    return any(getattr(price, name) != value for name, value in row.rates().items())
+def _differing(price: Price, row: PriceRow) -> list[str]:
+    return [name for name, value in row.rates().items() if getattr(price, name) != value]

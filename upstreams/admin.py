@@ -1,4 +1,5 @@
-"""Upstreams in the admin site. Every write goes through upstreams.services, like the admin API."""
+"""Upstreams in the admin site. Every write goes through upstreams.services, like the admin API,
+which writes the history entry and hands back the fresh row the admin answers with."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from gatewaysite.instances import mirror_row
+from gatewaysite.admin_saving import ServiceSavedAdmin
 from gatewaysite.presentation import status_badge
 from upstreams.admin_display import (
     health_badge,
@@ -45,7 +46,7 @@ class UpstreamChangeList(ChangeList):
 
 
 @admin.register(Upstream)
-class UpstreamAdmin(admin.ModelAdmin):
+class UpstreamAdmin(ServiceSavedAdmin, admin.ModelAdmin):
     form = UpstreamForm
     list_display = (
         "name",
@@ -212,7 +213,7 @@ class UpstreamAdmin(admin.ModelAdmin):
         # Soft delete only (the deactivate action): logs and keys keep pointing at it.
         return False
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, form, current):
         data = form.cleaned_data
         for warning in base_url_warnings(data["base_url"]):
             self.message_user(request, warning, messages.WARNING)
@@ -228,23 +229,18 @@ class UpstreamAdmin(admin.ModelAdmin):
             "priority": data["priority"],
             "weight": data["weight"],
         }
-        if not change:
-            mirror_row(obj, upstream_create(api_key=data["api_key"], **fields))
-            return
+        if current is None:
+            return upstream_create(actor=request.user, api_key=data["api_key"], **fields)
         if data.get("api_key"):
             fields["api_key"] = data["api_key"]
         fields["is_active"] = data["is_active"]
-        upstream_update(upstream=obj, **fields)
-
-    def save_related(self, request, form, formsets, change):
-        pass  # an upstream has no relation edited here; the services saved everything
+        return upstream_update(upstream=current, actor=request.user, **fields)
 
     @admin.action(description="Deactivate selected upstreams (soft delete)")
     def deactivate_selected(self, request, queryset):
         count = 0
         for upstream in queryset.filter(is_active=True):
-            upstream_deactivate(upstream=upstream)
-            self.log_change(request, upstream, [{"changed": {"fields": ["Is active"]}}])
+            upstream_deactivate(upstream=upstream, actor=request.user)
             count += 1
         self.message_user(
             request,

@@ -1,5 +1,8 @@
-"""Every write to upstreams. Each function is one transaction and bumps the registry
-version in it, so every worker routes by the new state from its next request on."""
+"""Every write to upstreams. Each function is one transaction: it validates the rules,
+makes the change, bumps the registry version (so every worker routes by the new state
+from its next request on), writes the action's one history entry as `actor`, and
+returns the fresh saved row. The admin site, the admin API and the commands only
+translate forms, JSON and arguments into these calls."""
 
 from __future__ import annotations
 
@@ -8,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
-from gatewaysite.instances import mirror_row
+from gatewaysite.history import Actor, history_action, history_added, history_changed
 from upstreams import crypto, validation
 from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 from upstreams.models import RegistryVersion, Upstream
@@ -53,6 +55,7 @@ def _take_default(upstream: Upstream) -> None:
 @transaction.atomic
 def upstream_create(
     *,
+    actor: Actor,
     name: str,
     provider: str,
     base_url: str,
@@ -100,13 +103,15 @@ def upstream_create(
         _take_default(upstream)
     upstream.save()
     RegistryVersion.bump()
-    return upstream
+    history_added(upstream, actor=actor)
+    return Upstream.objects.get(pk=upstream.pk)
 
 
 @transaction.atomic
 def upstream_update(
     *,
     upstream: Upstream,
+    actor: Actor,
     name: str = UNSET,
     provider: str = UNSET,
     base_url: str = UNSET,
@@ -120,7 +125,12 @@ def upstream_update(
     priority: int = UNSET,
     weight: int = UNSET,
 ) -> Upstream:
-    """Change an upstream; a new api_key is encrypted afresh. In force at once."""
+    """Change an upstream; a new api_key is encrypted afresh. In force at once.
+
+    Only the given fields are written; the history entry names those whose value changed
+    (a given api_key always counts: "Changed api_key."). A change that changes nothing
+    writes nothing.
+    """
     given = {
         k: v
         for k, v in {
@@ -145,13 +155,11 @@ def upstream_update(
     changed: list[str] = []
     if "api_key" in given:
         _set_secret(fresh, api_key)
-        changed += ["secret_encrypted", "secret_hint"]
-    if "base_url" in given:
-        fresh.base_url = validation.normalize_base_url(base_url)
-        changed.append("base_url")
+        changed.append("api_key")
     for field, value in (
         ("name", name),
         ("provider", provider),
+        ("base_url", validation.normalize_base_url(base_url) if base_url is not UNSET else UNSET),
         ("timeout", timeout),
         ("is_active", is_active),
         ("is_default", is_default),
@@ -161,24 +169,34 @@ def upstream_update(
         ("priority", priority),
         ("weight", weight),
     ):
-        if value is not UNSET:
+        if value is not UNSET and getattr(fresh, field) != value:
             setattr(fresh, field, value)
             changed.append(field)
+    if not changed:
+        return Upstream.objects.get(pk=fresh.pk)
     if fresh.is_default:
         _take_default(fresh)
-    fresh.save(update_fields=[*changed, "updated_at"])
+    columns = [f for f in changed if f != "api_key"]
+    if "api_key" in changed:
+        columns += ["secret_encrypted", "secret_hint"]
+    fresh.save(update_fields=[*columns, "updated_at"])
     RegistryVersion.bump()
-    mirror_row(upstream, fresh)
-    return upstream
+    history_changed(fresh, actor=actor, fields=changed)
+    return Upstream.objects.get(pk=fresh.pk)
 
 
 @transaction.atomic
-def upstream_deactivate(*, upstream: Upstream) -> Upstream:
-    """Soft delete: the upstream stays for the logs but no longer routes anything."""
-    Upstream.objects.filter(pk=upstream.pk).update(is_active=False, updated_at=timezone.now())
-    RegistryVersion.bump()
-    upstream.is_active = False
-    return upstream
+def upstream_deactivate(*, upstream: Upstream, actor: Actor) -> Upstream:
+    """Soft delete: the upstream stays for the logs but no longer routes anything.
+
+    Deactivating an inactive upstream changes nothing and writes no history."""
+    fresh = Upstream.objects.select_for_update().get(pk=upstream.pk)
+    if fresh.is_active:
+        fresh.is_active = False
+        fresh.save(update_fields=["is_active", "updated_at"])
+        RegistryVersion.bump()
+        history_action(fresh, actor=actor, action="Deactivated.")
+    return Upstream.objects.get(pk=fresh.pk)
 
 
 @dataclass(frozen=True)
@@ -239,9 +257,16 @@ def _parse_entries(raw: str, source: str = "UPSTREAMS") -> list[dict[str, Any]]:
 
 @transaction.atomic
 def upstreams_import(
-    *, raw_json: str, if_empty: bool = False, dry_run: bool = False, source: str = "UPSTREAMS"
+    *,
+    actor: Actor,
+    raw_json: str,
+    if_empty: bool = False,
+    dry_run: bool = False,
+    source: str = "UPSTREAMS",
 ) -> ImportResult:
     """Import upstreams from UPSTREAMS JSON, all or nothing; existing names are kept as they are.
+
+    Each upstream imported has its own history entry ("Added."), as if added one by one.
 
     dry_run checks everything and says what would be imported, writing nothing. `source`
     names where the JSON came from in error messages (a file's name).
@@ -260,7 +285,7 @@ def upstreams_import(
     )
     if not dry_run:
         for entry in fresh:
-            upstream_create(**entry)
+            upstream_create(actor=actor, **entry)
     return ImportResult(
         created=len(fresh),
         skipped_existing=len(existing),

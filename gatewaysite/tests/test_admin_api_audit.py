@@ -7,7 +7,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from gatewaysite.api.audit import AUDIT_USERNAME
+from gatewaysite.history import ADMIN_API as AUDIT_USERNAME
 from keys.models import APIKey
 from testing.helpers import remember_secret
 from upstreams.models import Upstream
@@ -45,7 +45,7 @@ def test_each_write_is_one_history_entry_by_admin_api(api):
         (AUDIT_USERNAME, "apikey", key["id"], CHANGE,
          f"Rotated; replaced by {new_prefix}…; the old key works 30 s more."),
         (AUDIT_USERNAME, "apikey", new["id"], CHANGE, "Revoked."),
-        (AUDIT_USERNAME, "upstream", up["id"], CHANGE, "Deactivated through the admin API."),
+        (AUDIT_USERNAME, "upstream", up["id"], CHANGE, "Deactivated."),
     ]  # fmt: skip
     text = str(list(LogEntry.objects.values()))
     assert secret not in text and key["key"] not in text and new["key"] not in text
@@ -75,8 +75,6 @@ def test_refused_and_failed_writes_leave_no_entry(api, make_upstream):
 
 
 def test_a_history_entry_commits_or_rolls_back_with_its_change(api, make_upstream, monkeypatch):
-    from gatewaysite.api import audit
-
     up = make_upstream()
 
     def broken(*args, **kwargs):
@@ -88,4 +86,4 @@ def test_a_history_entry_commits_or_rolls_back_with_its_change(api, make_upstrea
     assert response.json() == {"error": "internal_error",
                                "message": "Internal error; see the server log"}  # fmt: skip
     assert not APIKey.objects.exists()  # the key was not created without its history
-    assert audit.AUDIT_USERNAME == "admin-api"
+    assert AUDIT_USERNAME == "admin-api"

@@ -69,7 +69,7 @@ def world(make_key):
     request_id = uuid.uuid4()
     log_open(request_id=request_id, method="GET", path="/v1/models", api_key_id=key.pk,
              upstream_id=upstream.pk)  # fmt: skip
-    price = price_create(model="gpt-4o", input=Decimal("2.5"), output=Decimal("10"))
+    price = price_create(actor="tests", model="gpt-4o", input=Decimal("2.5"), output=Decimal("10"))
     return {"key": str(key.pk), "upstream": str(upstream.pk), "log": str(request_id), "raw": raw,
             "price": str(price.pk)}  # fmt: skip
 

@@ -91,7 +91,7 @@ def test_the_add_form_refuses_an_empty_upstream_choice(admin_client, make_upstre
 def test_the_add_form_offers_only_active_upstreams(admin_client, make_upstream):
     make_upstream(name="live-one")
     gone = make_upstream(name="retired-one")
-    upstream_deactivate(upstream=gone)
+    upstream_deactivate(actor="tests", upstream=gone)
     html = admin_client.get(ADD_URL).content.decode()
     assert "live-one" in html and "retired-one" not in html
     assert "selectfilter" in html.lower()  # the horizontal filter widget

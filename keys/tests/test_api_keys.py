@@ -80,7 +80,7 @@ def test_create_without_upstreams_is_missing_upstreams(api, upstream_ids):
 
 def test_unknown_or_inactive_upstreams_are_named_and_nothing_is_written(api, make_upstream):
     good, gone = make_upstream(), make_upstream()
-    upstream_deactivate(upstream=gone)
+    upstream_deactivate(actor="tests", upstream=gone)
     unknown = str(uuid.uuid4())
     version = KeyringVersion.current()
     response = create(api, name="x", upstream_ids=[str(good.pk), str(gone.pk), unknown, "nope"])
@@ -271,7 +271,7 @@ def test_an_expiry_takes_effect_at_once_and_a_past_one_is_refused(api, make_key)
 
 def test_patch_errors_change_nothing(api, make_key, make_upstream):
     up, gone = make_upstream(), make_upstream()
-    upstream_deactivate(upstream=gone)
+    upstream_deactivate(actor="tests", upstream=gone)
     key, raw = make_key(name="same", upstreams=[up])
     url = f"/admin/keys/{key.pk}"
     assert_error(api.patch(url, {"upstream_ids": []}, format="json"), 400, "missing_upstreams")

@@ -72,7 +72,7 @@ def test_rotation_with_grace_keeps_the_old_key_until_it_ends(make_key):
 def test_create_needs_upstreams_and_refuses_unknown_or_inactive(make_upstream):
     up = make_upstream()
     gone = make_upstream()
-    upstream_deactivate(upstream=gone)
+    upstream_deactivate(actor="tests", upstream=gone)
     with pytest.raises(MissingUpstreams):
         key_create(actor="tests", name="k", upstream_ids=[])
     with pytest.raises(InvalidUpstreams) as exc:

@@ -198,7 +198,7 @@ def test_a_usd_budget_is_never_exceeded_and_mostly_used_under_concurrency(
     from prices.services import price_create
 
     route = make_route(gateway_url=two_instances[0].url, timeout=30)
-    price_create(model="gpt-test", input=Decimal(0), output=Decimal(1250))
+    price_create(actor="tests", model="gpt-test", input=Decimal(0), output=Decimal(1250))
     limits_set(key=route.key, budget_usd=Decimal("1.00"), budget_period="month")
     statuses = fire(
         [g.url for g in two_instances],

@@ -208,7 +208,7 @@ def test_a_key_with_a_usd_budget_cannot_use_an_unpriced_model(openai_route, prov
 
     from prices.services import price_create
 
-    price_create(model="gpt-priced", input=Decimal(1), output=Decimal(2))
+    price_create(actor="tests", model="gpt-priced", input=Decimal(1), output=Decimal(2))
     limits_set(key=openai_route.key, budget_usd=Decimal("5"))
     with pytest.raises(openai.PermissionDeniedError) as caught:
         openai_route.openai().chat.completions.create(**CHAT)

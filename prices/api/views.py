@@ -1,21 +1,21 @@
 """Admin API for prices: validate with a serializer, call one service, serialize.
 
-Every service bumps the price table's version in its transaction, so a change
-prices every request that finishes after it, on every worker, and no row before.
+Every service bumps the price table's version and writes the one history entry (as
+``admin-api``) in its transaction, so a change prices every request that finishes
+after it, on every worker, and no row before.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from gatewaysite.api.audit import audit_action, audit_added, audit_changed
 from gatewaysite.api.exceptions import AdminAPIError
 from gatewaysite.api.schema import error
 from gatewaysite.api.viewsets import AdminViewSet, validated
+from gatewaysite.history import ADMIN_API
 from prices import services
 from prices.api.filters import PriceFilter
 from prices.api.serializers import PriceCreateSerializer, PriceSerializer
@@ -42,9 +42,8 @@ class PriceViewSet(AdminViewSet):
     )
     def create(self, request):
         data = validated(PriceCreateSerializer(data=request.data))
-        with transaction.atomic(), _as_validation():
-            price = services.price_create(**data)
-            audit_added(price)
+        with _as_validation():
+            price = services.price_create(actor=ADMIN_API, **data)
         return Response(PriceSerializer(price).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -67,10 +66,7 @@ class PriceViewSet(AdminViewSet):
         summary="Delete a price (rows already priced keep their cost)", responses={204: None}
     )
     def destroy(self, request, **kwargs):
-        price = self.get_object()
-        with transaction.atomic():
-            audit_action(price, action="Deleted through the admin API.")
-            services.price_delete(price=price)
+        services.price_delete(price=self.get_object(), actor=ADMIN_API)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _change(self, request, *, partial: bool) -> Response:
@@ -81,9 +77,8 @@ class PriceViewSet(AdminViewSet):
             data.setdefault("cache_read", None)
             data.setdefault("cache_write", None)
         if data:
-            with transaction.atomic(), _as_validation():
-                price = services.price_update(price=price, **data)
-                audit_changed(price, fields=data)
+            with _as_validation():
+                price = services.price_update(price=price, actor=ADMIN_API, **data)
         return Response(PriceSerializer(price).data)
 
 

@@ -73,7 +73,7 @@ def test_a_secret_no_key_decrypts_is_named_in_the_row_and_the_server_log(gateway
     # Written under a key the gateway does not have: a rotation done in the wrong order.
     stranger = Fernet(Fernet.generate_key()).encrypt(b"sk-lost").decode()
     Upstream.objects.filter(pk=route.upstream.pk).update(secret_encrypted=stranger)
-    upstream_update(upstream=route.upstream, timeout=7)  # bumps the routing version
+    upstream_update(actor="tests", upstream=route.upstream, timeout=7)  # bumps the routing version
     answer = requests.post(
         f"{gateway.url}/v1/chat/completions",
         json=CHAT,

@@ -75,7 +75,7 @@ def test_each_series_moves_by_what_was_sent(metered, make_route, provider):
     anthropic_route = make_route(
         name="metered-anthropic", provider="anthropic", gateway_url=metered.url
     )
-    price_create(model="metered-model", input=Decimal("2"), output=Decimal("8"))
+    price_create(actor="tests", model="metered-model", input=Decimal("2"), output=Decimal("8"))
     before = scrape(metered)
 
     json_calls, stream_calls, refused = 12, 4, 5

@@ -56,7 +56,7 @@ def _post(route, endpoint: str, *, stream: bool, **headers) -> requests.Response
 
 @pytest.fixture
 def priced(gateway):
-    return price_create(model="priced-*", **RATES)
+    return price_create(actor="tests", model="priced-*", **RATES)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_no_price_means_an_unknown_cost_never_zero(openai_route):
 def test_a_price_change_applies_to_later_requests_and_never_rewrites_rows(openai_route, priced):
     first = finished_row(_post(openai_route, "chat", stream=False).headers["X-Gateway-Request-ID"])
     assert first.cost_usd == OPENAI_COST
-    price_update(price=priced, output=RATES["output"] * 2)
+    price_update(actor="tests", price=priced, output=RATES["output"] * 2)
     second = finished_row(_post(openai_route, "chat", stream=False).headers["X-Gateway-Request-ID"])
     assert second.cost_usd == OPENAI_COST + 200 * RATES["output"] / 10**6
     first.refresh_from_db()
@@ -175,5 +175,5 @@ def test_a_price_change_reaches_every_worker_of_every_instance_at_once(
         return [finished_row(i).cost_usd for i in ids]
 
     assert set(costs(8)) == {OPENAI_COST}  # every worker has the old price cached now
-    price_update(price=priced, input=RATES["input"] * 2)
+    price_update(actor="tests", price=priced, input=RATES["input"] * 2)
     assert set(costs(8)) == {OPENAI_COST + 600 * RATES["input"] / 10**6}

@@ -152,7 +152,7 @@ def test_an_upstream_the_key_may_not_use_is_403(gateway, make_route, make_upstre
 
 def test_an_inactive_permitted_upstream_is_503(gateway, make_route, provider):
     route = make_route()
-    upstream_deactivate(upstream=route.upstream)
+    upstream_deactivate(actor="tests", upstream=route.upstream)
     for headers in ({}, {"X-Upstream-Name": route.upstream.name}):
         response = post(
             gateway,

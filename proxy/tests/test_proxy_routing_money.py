@@ -32,9 +32,11 @@ def test_cost_is_for_the_aliased_model_at_the_answering_upstreams_price(
         name="money-up", base_url=provider.base_url, priority=1, aliases={"fast": "real-mini"}
     )
     _, raw = make_key(upstreams=[down, up])
-    price_create(model="fast", input=D("100"), output=D("100"))  # the name asked for: not used
-    price_create(model="real-mini", input=D("1"), output=D("2"))
-    price_create(model="real-mini", upstream_id=up.pk, input=D("3"), output=D("4"))
+    price_create(
+        actor="tests", model="fast", input=D("100"), output=D("100")
+    )  # the name asked for: not used
+    price_create(actor="tests", model="real-mini", input=D("1"), output=D("2"))
+    price_create(actor="tests", model="real-mini", upstream_id=up.pk, input=D("3"), output=D("4"))
     response = chat(gateway, raw)
     assert response.status_code == 200
     row = finished_row(response.headers["x-gateway-request-id"])

@@ -64,7 +64,7 @@ def test_openai_stream_without_usage_records_unknown_not_zero(openai_route):
     # says not to: then a stream without usage stays unknown.
     from upstreams.services import upstream_update
 
-    upstream_update(upstream=openai_route.upstream, inject_stream_usage=False)
+    upstream_update(actor="tests", upstream=openai_route.upstream, inject_stream_usage=False)
     stream = openai_route.openai().chat.completions.create(
         model="gpt-stream", messages=CHAT, stream=True
     )

@@ -81,7 +81,7 @@ def test_include_usage_false_is_overridden_and_the_chunk_still_hidden(openai_rou
 
 
 def test_an_upstream_with_injection_off_gets_the_body_unchanged(openai_route, provider):
-    upstream_update(upstream=openai_route.upstream, inject_stream_usage=False)
+    upstream_update(actor="tests", upstream=openai_route.upstream, inject_stream_usage=False)
     raw = json.dumps(BODY).encode()
     response = requests.post(
         f"{openai_route.gateway_url}/v1/chat/completions",

@@ -74,7 +74,7 @@ def test_a_key_without_limits_costs_four_statements(client, key_to):
 
 
 def test_every_limit_rides_with_the_rows_own_writes(client, key_to):
-    price_create(model="gpt-test", input=Decimal("1"), output=Decimal("2"))
+    price_create(actor="tests", model="gpt-test", input=Decimal("1"), output=Decimal("2"))
     key, raw = key_to()
     limits_set(
         key=key,

@@ -1,20 +1,20 @@
 """Admin API for upstreams: validate with a serializer, call one service, serialize.
 
-Every service bumps the registry version in its transaction, so each change is
-in force on every worker's next request (see upstreams.registry).
+Every service bumps the registry version and writes the one history entry (as
+``admin-api``) in its transaction, so each change is in force on every worker's next
+request (see upstreams.registry) and in the admin site's history.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from gatewaysite.api.audit import audit_action, audit_added, audit_changed
 from gatewaysite.api.schema import error
 from gatewaysite.api.viewsets import AdminViewSet, validated
+from gatewaysite.history import ADMIN_API
 from upstreams import services
 from upstreams.api.filters import UpstreamFilter
 from upstreams.api.serializers import (
@@ -53,9 +53,7 @@ class UpstreamViewSet(AdminViewSet):
     )
     def create(self, request):
         data = validated(UpstreamCreateSerializer(data=request.data))
-        with transaction.atomic():
-            upstream = services.upstream_create(**data)
-            audit_added(upstream)
+        upstream = services.upstream_create(actor=ADMIN_API, **data)
         return Response(UpstreamSerializer(upstream).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -76,10 +74,7 @@ class UpstreamViewSet(AdminViewSet):
 
     @extend_schema(summary="Deactivate an upstream (soft delete)", responses={204: None})
     def destroy(self, request, **kwargs):
-        upstream = self.get_object()
-        with transaction.atomic():
-            services.upstream_deactivate(upstream=upstream)
-            audit_action(upstream, action="Deactivated through the admin API.")
+        services.upstream_deactivate(upstream=self.get_object(), actor=ADMIN_API)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -96,7 +91,5 @@ class UpstreamViewSet(AdminViewSet):
         upstream = self.get_object()
         data = validated(UpstreamUpdateSerializer(data=request.data, partial=partial))
         if data:
-            with transaction.atomic():
-                upstream = services.upstream_update(upstream=upstream, **data)
-                audit_changed(upstream, fields=data)
+            upstream = services.upstream_update(upstream=upstream, actor=ADMIN_API, **data)
         return Response(UpstreamSerializer(upstream).data)

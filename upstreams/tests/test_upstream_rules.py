@@ -18,7 +18,7 @@ def test_setting_a_default_clears_the_others(make_upstream):
     first = make_upstream(is_default=True)
     second = make_upstream(is_default=True)
     assert list(Upstream.objects.filter(is_default=True)) == [second]
-    upstream_update(upstream=first, is_default=True)
+    upstream_update(actor="tests", upstream=first, is_default=True)
     assert list(Upstream.objects.filter(is_default=True).values_list("pk", flat=True)) == [first.pk]
 
 
@@ -36,9 +36,9 @@ def test_a_stale_copy_cannot_undo_a_deactivation_or_a_new_secret(make_upstream):
     up = make_upstream(api_key="sk-original-secret-0001")
     stale_a = Upstream.objects.get(pk=up.pk)
     stale_b = Upstream.objects.get(pk=up.pk)
-    upstream_update(upstream=up, api_key="sk-rotated-secret-0002")
-    upstream_deactivate(upstream=stale_a)
-    upstream_update(upstream=stale_b, timeout=30)
+    upstream_update(actor="tests", upstream=up, api_key="sk-rotated-secret-0002")
+    upstream_deactivate(actor="tests", upstream=stale_a)
+    upstream_update(actor="tests", upstream=stale_b, timeout=30)
     row = Upstream.objects.get(pk=up.pk)
     assert row.is_active is False
     assert row.timeout == 30

@@ -2,6 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from gatewaysite.history import COMMAND
 from prices.exceptions import InvalidPriceData
 from prices.services import prices_import
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"Cannot read {file}: {exc}") from None
         try:
-            result = prices_import(text=text, dry_run=dry_run)
+            result = prices_import(actor=COMMAND, text=text, dry_run=dry_run)
         except InvalidPriceData as exc:
             raise CommandError(f"No prices imported: {exc}") from None
         verb = "Would add" if dry_run else "Added"

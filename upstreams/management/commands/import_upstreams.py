@@ -3,6 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from gatewaysite.history import COMMAND
 from upstreams.exceptions import InvalidUpstreamData
 from upstreams.services import upstreams_import
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             return
         try:
             result = upstreams_import(
-                raw_json=raw, if_empty=if_empty, dry_run=dry_run, source=source
+                actor=COMMAND, raw_json=raw, if_empty=if_empty, dry_run=dry_run, source=source
             )
         except InvalidUpstreamData as exc:
             raise CommandError(f"{source} not imported: {exc}") from None
