@@ -156,7 +156,9 @@ def test_weights_three_to_one_land_near_75_25(gateway, provider, make_upstream, 
     counts = Counter(r.headers["authorization"] for r in provider.requests)
     share = counts["Bearer sk-heavy-0"] / 400
     print(f"weights 3:1 over 400 requests: {share:.1%} / {1 - share:.1%}")
-    assert abs(share - 0.75) < 0.065  # three standard deviations at n=400
+    # Four standard deviations at n=400 (one false failure in about 16,000 runs; three
+    # failed one run in a few hundred), where 50/50 would be eleven away.
+    assert abs(share - 0.75) < 0.087
 
 
 def test_priority_decides_before_weight(gateway, provider, make_upstream, make_key):
