@@ -19,8 +19,9 @@ import requests
 from testing.helpers import ROOT, free_port, remember_secret, wait_until
 
 # The live-gateway fixtures (fake provider, routes, SDK clients) every app's tests share,
-# and what lets the suite run on several cores (the run folder, the `last` tests' order).
-pytest_plugins = ["testing.live", "testing.parallel"]
+# what lets the suite run on several cores (the run folder, the `last` tests' order), and
+# which tests the PostgreSQL half runs (`--database-tests-only`).
+pytest_plugins = ["testing.live", "testing.parallel", "testing.halves"]
 
 
 def _database_url_for_subprocess() -> str:

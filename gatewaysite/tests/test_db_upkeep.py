@@ -7,6 +7,7 @@ writes, the file changes within seconds with the background thread, and not with
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,16 +24,22 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _main_file_changes(start_gateway, tmp_path: Path, *, background: bool) -> bool:
-    db = tmp_path / f"checkpoint-{background}.sqlite3"
-    url = f"sqlite:///{db}"
+def _migrated(tmp_path: Path) -> Path:
+    db = tmp_path / "migrated.sqlite3"
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url},
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{db}"},
         check=True,
         timeout=120,
     )
+    return db
+
+
+def _main_file_changes(start_gateway, migrated: Path, *, background: bool) -> bool:
+    db = migrated.with_name(f"checkpoint-{background}.sqlite3")
+    shutil.copyfile(migrated, db)  # migrate has checkpointed: the file is the whole database
+    url = f"sqlite:///{db}"
     before = _digest(db)
     gateway = start_gateway(
         workers=1,
@@ -55,8 +62,9 @@ def _main_file_changes(start_gateway, tmp_path: Path, *, background: bool) -> bo
 def test_the_wal_is_checkpointed_in_the_background_and_only_there(start_gateway, tmp_path):
     if connection.vendor != "sqlite":
         pytest.skip("SQLite-only (runs in the SQLite half of the suite)")
-    assert _main_file_changes(start_gateway, tmp_path, background=True)
-    assert not _main_file_changes(start_gateway, tmp_path, background=False)
+    migrated = _migrated(tmp_path)
+    assert _main_file_changes(start_gateway, migrated, background=True)
+    assert not _main_file_changes(start_gateway, migrated, background=False)
 
 
 def _backends(application_name: str) -> list[int]:
