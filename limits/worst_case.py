@@ -10,10 +10,17 @@ OUTPUT_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens
 # Bodies are parsed whole up to this size to find the output limit (the proxy parses
 # as much to peek at the model); a larger one is assumed to set none.
 PARSE_BYTES = 1024 * 1024
+# A larger output limit counts as this many tokens: more than any model answers, so the
+# bound still holds, and small enough that the counters' 64-bit sums never overflow, nor
+# the USD columns at any real price (an unbounded one gave a 500 on SQLite and a 503
+# without a row on PostgreSQL). A request that sets more is admitted or refused as one
+# that sets this.
+MAX_OUTPUT_LIMIT = 10**9
 
 
 def output_limit(body: bytes | None) -> int | None:
-    """The output limit the body sets (the smallest if several), or None."""
+    """The output limit the body sets (the smallest if several, at most MAX_OUTPUT_LIMIT),
+    or None."""
     if not body or len(body) > PARSE_BYTES or body.lstrip()[:1] != b"{":
         return None
     try:
@@ -25,7 +32,7 @@ def output_limit(body: bytes | None) -> int | None:
     found = [
         value for name in OUTPUT_LIMIT_FIELDS if type(value := obj.get(name)) is int and value >= 0
     ]
-    return min(found) if found else None
+    return min(min(found), MAX_OUTPUT_LIMIT) if found else None
 
 
 def worst_case_tokens(body: bytes | None, *, default_output: int) -> tuple[int, int]:

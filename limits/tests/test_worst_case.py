@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from limits.worst_case import output_limit, worst_case_tokens
+from limits.worst_case import MAX_OUTPUT_LIMIT, output_limit, worst_case_tokens
 
 
 def body(**fields) -> bytes:
@@ -24,6 +24,8 @@ def body(**fields) -> bytes:
         (body(max_tokens="100"), None),
         (body(max_tokens=-1), None),
         (body(max_tokens=True), None),
+        (body(max_tokens=10**30), MAX_OUTPUT_LIMIT),
+        (body(max_tokens=MAX_OUTPUT_LIMIT + 1, max_output_tokens=7), 7),
         (b"not json", None),
         (b"[1, 2]", None),
         (b"", None),
