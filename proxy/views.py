@@ -210,7 +210,8 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         key_id=grant.id,
         model=call.model,
         body=body,
-        upstream_ids=[r.id for r in candidates.routes] if candidates else grant.upstream_ids,
+        upstream_ids=grant.upstream_ids,
+        routes=candidates.routes if candidates else (),
     )
     if local is not None:
         call.ticket = admission.admit() if admission is not None else None
