@@ -435,7 +435,7 @@ def _models(request: HttpRequest, call: _Call, grant: KeyGrant) -> HttpResponse:
 
 def _finisher(call: _Call):
     def finish(ending: Ending) -> None:
-        cost = None
+        cost, ticket, settlement = None, call.ticket, []
         try:
             cost = _cost(call, ending)
             settlement = _settlement(call, ending, cost)
@@ -453,7 +453,10 @@ def _finisher(call: _Call):
                 also=settlement,
             )
         except DatabaseError:
-            # A settlement lost with the row: the reservation expires on its own.
+            # The settlement was lost with the row's write: it is made on its own below.
+            # (With the counters in Redis there were no writes: it settled there already.)
+            if settlement:
+                call.ticket = ticket
             logger.warning(
                 "request %s ended (%s) but its log row could not be finished: database unavailable",
                 call.request_id,
