@@ -147,7 +147,10 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
     except REFUSED as exc:
         refusal = refusal_for(exc)
         _settle(call, status=refusal.status)
-        response = _refuse(call, refusal, write_row=not isinstance(exc, DatabaseError))
+        # The database down before the row was opened: no row to write. Once opened, it
+        # is finished whatever failed (its write guards itself: _write_refusal_row).
+        opened = call.log_id is not None
+        response = _refuse(call, refusal, write_row=opened or not isinstance(exc, DatabaseError))
     except Exception:
         logger.exception("proxy failure on request %s", call.request_id)
         _settle(call, status=INTERNAL.status)

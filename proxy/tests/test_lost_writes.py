@@ -9,8 +9,10 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
+from limits.models import Reservation
 from limits.selectors import limits_view_for_keys
 from limits.services import limits_set
+from logs.models import RequestLog
 from proxy import views
 from testing.helpers import redis_test_url
 
@@ -69,3 +71,19 @@ def test_a_failed_last_write_still_settles_the_reservation(
     assert (spend(key)["reserved_tokens"], spend(key)["spent_tokens"]) == (0, 14)
     assert chat(client, raw).status_code == 200  # max_parallel 1: not refused
     assert (spend(key)["reserved_tokens"], spend(key)["spent_tokens"]) == (0, 28)
+
+
+def test_a_database_error_after_the_row_was_opened_still_finishes_it(
+    client, limited_key, monkeypatch
+):
+    def cut(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(views, "forward_with_failover", cut)
+    key, raw = limited_key
+    response = chat(client, raw)
+    assert response.status_code == 503
+    row = RequestLog.objects.get()
+    assert (row.state, row.status_code) == (RequestLog.State.FINISHED, 503)
+    assert str(row.request_id) == response["X-Gateway-Request-ID"]
+    assert not Reservation.objects.exists()  # settled too
