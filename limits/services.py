@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from limits import counters, windows
 from limits.counters import Admission, Demand, Ticket
-from limits.exceptions import ModelUnpriced
+from limits.exceptions import InvalidLimits, ModelUnpriced
 from limits.models import KeyLimits, KeyLimitsLink, LimitsVersion
 from limits.selectors import limits_policy_for_key
+from limits.validation import limits_errors
 from limits.worst_case import worst_case_tokens
 from prices.selectors import price_for
 from upstreams.routing import upstream_model
@@ -54,10 +55,14 @@ def limits_set(*, key, **fields: Any) -> KeyLimits | None:
     """Set some of a key's limits (None removes one); shared by its whole lineage.
 
     Fields: rpm_limit, tpm_limit, max_parallel, budget_usd, budget_tokens, budget_period.
+    Raises InvalidLimits for a value out of its range (limits.validation).
     """
     unknown = set(fields) - set(ALL_FIELDS)
     if unknown:
         raise TypeError(f"unknown limit fields: {sorted(unknown)}")
+    errors = limits_errors(fields)
+    if errors:
+        raise InvalidLimits(errors)
     if not fields:
         return None
     link = KeyLimitsLink.objects.select_related("limits").filter(key_id=key.pk).first()
