@@ -37,3 +37,14 @@ class BudgetExceeded(LimitRefused):
     """The budget left in the window cannot cover the request's worst case."""
 
     code = "budget_exceeded"
+
+
+class InvalidLimits(ValueError):
+    """A limit out of its range (limits.validation): the admin API answers 400, the admin
+    site shows it on the field."""
+
+    code = "validation_error"
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{f}: {' '.join(m)}" for f, m in errors.items()))
+        self.errors = errors

@@ -1,4 +1,5 @@
-"""The limit fields of a key's form on the admin site (saved through limits_set)."""
+"""The limit fields of a key's form on the admin site (saved through limits_set, whose
+range rule they show as field errors)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django import forms
 
 from limits import windows
 from limits.models import KeyLimits, KeyLimitsLink
+from limits.validation import limits_errors
 
 LIMIT_FORM_FIELDS = (
     "rpm_limit",
@@ -49,6 +51,13 @@ class KeyLimitsFormFields(forms.Form):
         if link is not None:
             for name in LIMIT_FORM_FIELDS:
                 self.initial[name] = getattr(link.limits, name)
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {name: cleaned[name] for name in LIMIT_FORM_FIELDS if name in cleaned}
+        for name, messages in limits_errors(values).items():
+            self.add_error(name, messages)
+        return cleaned
 
     def limit_changes(self) -> dict:
         """The limit fields that changed, for limits_set."""

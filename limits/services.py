@@ -14,11 +14,13 @@ from django.utils import timezone
 
 from limits import counters, windows
 from limits.counters import Admission, Demand, Ticket
-from limits.exceptions import ModelUnpriced
+from limits.exceptions import InvalidLimits, ModelUnpriced
 from limits.models import KeyLimits, KeyLimitsLink, LimitsVersion
 from limits.selectors import limits_policy_for_key
+from limits.validation import limits_errors
 from limits.worst_case import worst_case_tokens
 from prices.selectors import price_for
+from upstreams.routing import upstream_model
 
 PER_MILLION = Decimal(1_000_000)
 
@@ -53,10 +55,14 @@ def limits_set(*, key, **fields: Any) -> KeyLimits | None:
     """Set some of a key's limits (None removes one); shared by its whole lineage.
 
     Fields: rpm_limit, tpm_limit, max_parallel, budget_usd, budget_tokens, budget_period.
+    Raises InvalidLimits for a value out of its range (limits.validation).
     """
     unknown = set(fields) - set(ALL_FIELDS)
     if unknown:
         raise TypeError(f"unknown limit fields: {sorted(unknown)}")
+    errors = limits_errors(fields)
+    if errors:
+        raise InvalidLimits(errors)
     if not fields:
         return None
     link = KeyLimitsLink.objects.select_related("limits").filter(key_id=key.pk).first()
@@ -87,35 +93,41 @@ def limits_inherit(*, from_key_id: uuid.UUID, to_key_id: uuid.UUID) -> None:
     LimitsVersion.bump()
 
 
-def _worst_case_usd(*, model: str, upstream_ids, input_bound: int, output_bound: int) -> Decimal:
-    """The most the request can cost on any upstream the key may use that prices the model.
+def _worst_case_usd(*, model: str, upstreams, input_bound: int, output_bound: int) -> Decimal:
+    """The most the request can cost on any upstream the key may use that prices the model
+    it is sent (`upstreams`: (upstream id, model sent to it, after its alias) pairs), as
+    its cost will be priced (proxy.views._cost).
 
     Input is priced at the dearest input rate (cache writes can cost more than plain input).
     Raises ModelUnpriced when no upstream of the key has a price for the model.
     """
     worst = None
-    for upstream_id in (*upstream_ids, None):
-        rates = price_for(model=model, upstream_id=upstream_id)
+    sent_models = {sent for _, sent in upstreams} or {model}
+    for upstream_id, sent in (*upstreams, *((None, sent) for sent in sorted(sent_models))):
+        rates = price_for(model=sent, upstream_id=upstream_id)
         if rates is None:
             continue
         per_input = max(rates.input, rates.cache_read, rates.cache_write)
         cost = (per_input * input_bound + rates.output * output_bound) / PER_MILLION
         worst = cost if worst is None else max(worst, cost)
     if worst is None:
+        aliased = sorted(sent_models - {model})
+        sent_as = f" (sent upstream as {', '.join(map(repr, aliased))})" if aliased else ""
         raise ModelUnpriced(
-            f"The model {model!r} has no price, and this key has a USD budget: "
+            f"The model {model!r}{sent_as} has no price, and this key has a USD budget: "
             "only priced models can be used with it"
         )
     return worst
 
 
 def limits_admission(
-    *, key_id: uuid.UUID, model: str, body: bytes | None, upstream_ids=()
+    *, key_id: uuid.UUID, model: str, body: bytes | None, upstream_ids=(), routes=()
 ) -> Admission | None:
     """What admitting a request against its key's limits would reserve (its worst case),
     not reserved yet; None when the key has no limits. Writes nothing. Raises
-    ModelUnpriced for a USD budget and a model without a price. `upstream_ids`: the
-    upstreams the key may use (for a USD budget's price).
+    ModelUnpriced for a USD budget and a model without a price. For a USD budget's
+    price: `routes`, the upstreams the request may go to (each prices the model its
+    alias sends), else `upstream_ids`, the upstreams the key may use.
     """
     policy = limits_policy_for_key(key_id=key_id)
     if policy is None:
@@ -127,9 +139,13 @@ def limits_admission(
         )
         tokens = input_bound + output_bound
         if policy.has_usd:
+            if routes:
+                upstreams = [(r.id, upstream_model(r, model)) for r in routes]
+            else:
+                upstreams = [(upstream_id, model) for upstream_id in upstream_ids]
             usd = _worst_case_usd(
                 model=model,
-                upstream_ids=sorted(upstream_ids),
+                upstreams=upstreams,
                 input_bound=input_bound,
                 output_bound=output_bound,
             )

@@ -10,10 +10,12 @@ from index probes instead of Django's DISTINCT over every date (admin_dates.py).
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 
 from logs import admin_display as display
 from logs.admin_dates import RequestLogChangeList
@@ -142,7 +144,18 @@ class RequestLogAdmin(admin.ModelAdmin):
         """The rows the list shows with its current filters, search and dates, as CSV."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        rows = self.get_changelist_instance(request).get_queryset(request)
+        try:
+            rows = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            # As the list does with a filter it cannot apply (not a 500): back to the list,
+            # never to this view without filters, which would export the whole table.
+            self.message_user(
+                request, "Nothing exported: a filter in the address is not valid.", messages.ERROR
+            )
+            changelist = reverse(
+                "admin:logs_requestlog_changelist", current_app=self.admin_site.name
+            )
+            return HttpResponseRedirect(f"{changelist}?{ERROR_FLAG}=1")
         response = StreamingHttpResponse(
             export_lines(rows, "csv"), content_type=CONTENT_TYPES["csv"]
         )

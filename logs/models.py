@@ -79,12 +79,13 @@ class RequestLog(models.Model):
 
 
 class DailyUsage(models.Model):
-    """Usage summed per (UTC day, key, upstream) for a day whose logs are settled.
+    """Usage summed per (UTC day, key, upstream, model) for a day whose logs are settled.
 
-    Written by logs.selectors.usage_report the first time a settled day is asked
-    for, so the usage page reads a few rows per day instead of a month of logs
-    (bench/admin_pages.py measured 1.8 s on SQLite at a million rows without it).
-    Plain ids, no foreign keys: the sums outlive pruning.
+    Written only by logs.services.usage_roll_up (manage.py roll_up_usage, and prune_logs
+    before it deletes), never by a read, so the usage page and GET /admin/usage read a
+    few rows per day instead of a month of logs (bench/admin_pages.py measured 1.8 s on
+    SQLite at a million rows without it). Plain ids, no foreign keys: the sums outlive
+    pruning.
     """
 
     day = models.DateField()

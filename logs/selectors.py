@@ -1,28 +1,35 @@
-"""Reads of the request log that the admin site uses: usage per day.
+"""Reads of the request log: the one rule that sums usage from it, and the recent
+traffic and errors the admin's dashboard and upstream pages show.
 
-Usage is summed by the database, GROUP BY (UTC day, key, upstream). Days whose
-logs no longer change are summed once into the DailyUsage rollup (by
-logs.services.usage_roll_up); the other days are summed from the logs on each view. Python only folds
-those few rows (days x key/upstream pairs in use) into the views "all
-traffic", "per key" and "per upstream".
+Usage is summed by the database (usage_sums). Days whose logs no longer change are
+summed once into the DailyUsage rollup (logs.services.usage_roll_up, from
+usage_from_logs); logs.usage.usage_summary reads the rollup and sums every other
+stretch from the logs, with the same rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, DateField, Func, Q, Sum
-from django.utils import timezone
+from django.db.models import Count, DateField, Func, Q, QuerySet, Sum
 
-from logs.models import DailyUsage, RequestLog, UsageRollupDay
+from logs.models import RequestLog
 from upstreams.validation import MAX_TIMEOUT_SECONDS
 
 USAGE_DAYS = 30
-TOKEN_SUMS = ("prompt_tokens", "completion_tokens", "total_tokens")
+TOKEN_SUMS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "total_tokens",
+)
+# 0 means no answer came (an unreachable upstream, a client gone).
+ERRORS = Q(status_code__gte=400) | Q(status_code=0)
 
 
 class UTCDay(Func):
@@ -45,58 +52,26 @@ class UTCDay(Func):
         )
 
 
-@dataclass
-class Usage:
-    requests: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-    def add(self, other: Usage) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.total_tokens += other.total_tokens
-
-
-@dataclass
-class UsageReport:
-    """Usage per UTC day over a window, for all traffic and per key and per upstream."""
-
-    days: list[dt.date]
-    _all: dict[dt.date, Usage] = field(default_factory=dict)
-    _by_key: dict[uuid.UUID | None, dict[dt.date, Usage]] = field(default_factory=dict)
-    _by_upstream: dict[uuid.UUID | None, dict[dt.date, Usage]] = field(default_factory=dict)
-
-    def daily(
-        self, *, api_key_id: uuid.UUID | None = None, upstream_id: uuid.UUID | None = None
-    ) -> list[tuple[dt.date, Usage]]:
-        """One (day, usage) per day of the window, oldest first, zeros included."""
-        if api_key_id is not None:
-            per_day = self._by_key.get(api_key_id, {})
-        elif upstream_id is not None:
-            per_day = self._by_upstream.get(upstream_id, {})
-        else:
-            per_day = self._all
-        return [(day, per_day.get(day, Usage())) for day in self.days]
-
-    def totals_by_key(self) -> dict[uuid.UUID | None, Usage]:
-        return _totals(self._by_key)
-
-    def totals_by_upstream(self) -> dict[uuid.UUID | None, Usage]:
-        return _totals(self._by_upstream)
-
-
-def _totals(series: dict) -> dict:
-    totals: dict = {}
-    for owner, per_day in series.items():
-        total = Usage()
-        for usage in per_day.values():
-            total.add(usage)
-        totals[owner] = total
-    return totals
+def usage_sums(rows: QuerySet, columns: Sequence[str]) -> list[dict]:
+    """Requests, errors, tokens and cost of the log rows per group of `columns` ("day" is
+    the UTC day). Errors are 4xx, 5xx and no answer (status 0); unknown tokens and costs
+    (null) are left out of the sums, never counted as zero: a group with none is null."""
+    if "day" in columns:
+        rows = rows.annotate(day=UTCDay("created_at"))
+    result = list(
+        rows.values(*columns)
+        .annotate(
+            requests=Count("id"),
+            errors=Count("id", filter=ERRORS),
+            **{name: Sum(name) for name in TOKEN_SUMS},
+            cost_usd=Sum("cost_usd"),
+        )
+        .order_by()
+    )
+    for row in result:
+        if isinstance(row.get("day"), str):  # defensive: some drivers hand the text back
+            row["day"] = dt.date.fromisoformat(row["day"])
+    return result
 
 
 # A day's logs stop changing once every request begun that day has ended: at most
@@ -117,107 +92,20 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
 
 
 def usage_from_logs(*, first: dt.date, last: dt.date) -> list[dict]:
-    """Usage per (UTC day, key, upstream) summed by the database from the logs of first..last."""
-    rows = (
-        RequestLog.objects.filter(
-            created_at__gte=_utc_midnight(first),
-            created_at__lt=_utc_midnight(last + dt.timedelta(days=1)),
-        )
-        .annotate(day=UTCDay("created_at"))
-        .values("day", "api_key_id", "upstream_id", "model")
-        .annotate(
-            requests=Count("id"),
-            # 0 means no answer came (an unreachable upstream, a client gone).
-            errors=Count("id", filter=Q(status_code__gte=400) | Q(status_code=0)),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-            total_tokens=Sum("total_tokens"),
-            cache_read_tokens=Sum("cache_read_tokens"),
-            cache_write_tokens=Sum("cache_write_tokens"),
-            cost_usd=Sum("cost_usd"),
-        )
-        .order_by()
+    """Usage per (UTC day, key, upstream, model) of the logs of first..last, as DailyUsage
+    rows: unknown tokens are summed as 0 there (its token columns are not null)."""
+    rows = RequestLog.objects.filter(
+        created_at__gte=_utc_midnight(first),
+        created_at__lt=_utc_midnight(last + dt.timedelta(days=1)),
     )
-    result = []
-    for row in rows:
-        if isinstance(row["day"], str):  # defensive: some drivers hand the text back
-            row["day"] = dt.date.fromisoformat(row["day"])
-        # Unknown usage (null) is left out of the sums, never counted as tokens.
-        for name in (*TOKEN_SUMS, "cache_read_tokens", "cache_write_tokens"):
+    result = usage_sums(rows, ["day", "api_key_id", "upstream_id", "model"])
+    for row in result:
+        for name in TOKEN_SUMS:
             row[name] = row[name] or 0
-        result.append(row)
     return result
 
 
-def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Consecutive days as (first, last) pairs: one query per run, not per day."""
-    runs: list[tuple[dt.date, dt.date]] = []
-    for day in days:
-        if runs and runs[-1][1] + dt.timedelta(days=1) == day:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
-
-
-def usage_report(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> UsageReport:
-    """Requests, errors and tokens per UTC day for the last `days` days (today included).
-
-    Days in the DailyUsage rollup (see logs.services.usage_roll_up) are read from
-    it; every other day (today, at least) is summed from the logs.
-    """
-    window = usage_window(days=days, now=now or timezone.now())
-    rolled = set(
-        UsageRollupDay.objects.filter(day__gte=window[0], day__lte=window[-1]).values_list(
-            "day", flat=True
-        )
-    )
-    rows: list[dict] = (
-        list(
-            # The rollup keeps models apart (for /admin/usage); this page sums them away
-            # in the database, so Python folds as few rows as before.
-            DailyUsage.objects.filter(day__in=rolled)
-            .values("day", "api_key_id", "upstream_id")
-            .annotate(
-                requests=Sum("requests"),
-                errors=Sum("errors"),
-                prompt_tokens=Sum("prompt_tokens"),
-                completion_tokens=Sum("completion_tokens"),
-                total_tokens=Sum("total_tokens"),
-            )
-            .order_by()
-        )
-        if rolled
-        else []
-    )
-    for first, last in _runs([d for d in window if d not in rolled]):
-        rows.extend(usage_from_logs(first=first, last=last))
-
-    report = UsageReport(days=window)
-    by_key: dict = defaultdict(lambda: defaultdict(Usage))
-    by_upstream: dict = defaultdict(lambda: defaultdict(Usage))
-    all_days: dict = defaultdict(Usage)
-    for row in rows:
-        day = row["day"]
-        usage = Usage(
-            requests=row["requests"],
-            errors=row["errors"],
-            prompt_tokens=row["prompt_tokens"],
-            completion_tokens=row["completion_tokens"],
-            total_tokens=row["total_tokens"],
-        )
-        all_days[day].add(usage)
-        by_key[row["api_key_id"]][day].add(usage)
-        by_upstream[row["upstream_id"]][day].add(usage)
-    report._all = dict(all_days)
-    report._by_key = {k: dict(v) for k, v in by_key.items()}
-    report._by_upstream = {k: dict(v) for k, v in by_upstream.items()}
-    return report
-
-
 # --- what the admin's dashboard and upstream pages show --------------------------------
-
-ERRORS = Q(status_code__gte=400) | Q(status_code=0)
 
 
 @dataclass(frozen=True)

@@ -165,11 +165,15 @@ def logs_prune(
 ) -> PruneResult:
     """Delete rows created before the cutoff, a batch per transaction, so no lock is held long.
 
-    on_batch, if given, is called after each batch with the rows deleted so far.
+    First every settled day from the oldest of those rows on is summed into the usage
+    rollup, however far back, so the usage figures keep what is deleted. on_batch, if
+    given, is called after each batch with the rows deleted so far.
     """
     old = RequestLog.objects.older_than(cutoff)
     if dry_run:
         return PruneResult(matched=old.count(), deleted=0)
+    oldest = old.order_by("created_at").values_list("created_at", flat=True).first()
+    usage_roll_up(since=None if oldest is None else oldest.astimezone(dt.UTC).date())
     deleted = 0
     while True:
         with transaction.atomic():
@@ -182,8 +186,11 @@ def logs_prune(
     return PruneResult(matched=deleted, deleted=deleted)
 
 
-def usage_roll_up(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> int:
-    """Sum each settled day of the usage window into DailyUsage, once; return how many days.
+def usage_roll_up(
+    *, days: int = USAGE_DAYS, now: dt.datetime | None = None, since: dt.date | None = None
+) -> int:
+    """Sum each settled day of the last `days` (or from `since`, if earlier) into DailyUsage,
+    once; return how many days.
 
     A cache of logs.selectors.usage_from_logs for days whose logs can no longer
     change, so the usage page reads a few rows per day instead of a month of logs
@@ -191,7 +198,10 @@ def usage_roll_up(*, days: int = USAGE_DAYS, now: dt.datetime | None = None) -> 
     """
     now = now or timezone.now()
     settled = usage_settled_through(now=now)
-    wanted = [d for d in usage_window(days=days, now=now) if d <= settled]
+    first = usage_window(days=days, now=now)[0]
+    if since is not None and since < first:
+        first = since
+    wanted = [first + dt.timedelta(days=n) for n in range((settled - first).days + 1)]
     if not wanted:
         return 0
     done = set(

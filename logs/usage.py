@@ -17,12 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from keys.selectors import key_lineages
 from logs.models import DailyUsage, RequestLog, UsageRollupDay
-from logs.selectors import UTCDay
+from logs.selectors import usage_sums
 
 # group_by names and the column each groups by.
 DIMENSIONS = {"day": "day", "key": "api_key_id", "upstream": "upstream_id", "model": "model"}
@@ -67,22 +67,8 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 def _log_sums(start: dt.datetime, end: dt.datetime, columns: list[str], filters: Q) -> list[dict]:
-    rows = RequestLog.objects.filter(filters, created_at__gte=start, created_at__lt=end)
-    if "day" in columns:
-        rows = rows.annotate(day=UTCDay("created_at"))
-    return list(
-        rows.values(*columns)
-        .annotate(
-            requests=Count("id"),
-            errors=Count("id", filter=Q(status_code__gte=400) | Q(status_code=0)),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-            cache_read_tokens=Sum("cache_read_tokens"),
-            cache_write_tokens=Sum("cache_write_tokens"),
-            total_tokens=Sum("total_tokens"),
-            cost_usd=Sum("cost_usd"),
-        )
-        .order_by()
+    return usage_sums(
+        RequestLog.objects.filter(filters, created_at__gte=start, created_at__lt=end), columns
     )
 
 

@@ -7,6 +7,7 @@ base64 to learn a model name.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -27,6 +28,22 @@ def _last_key_match(pattern: re.Pattern, body: bytes):
         if not quote_escaped(body, match.start()):
             found = match
     return found
+
+
+@functools.cache
+def _int_key(name: str) -> re.Pattern:
+    # The value as far as a JSON number's characters go: "100" (a string) or null is no int.
+    return re.compile(rb'"' + re.escape(name.encode()) + rb'"\s*:\s*([-+.\w]{0,64})')
+
+
+def peek_large_int(body: bytes, name: str) -> int | None:
+    """A large body's top-level non-negative integer `name`, found as `peek_request` finds
+    the model: the last unescaped occurrence of the key counts (as the last of duplicate
+    keys does for json.loads), and it must be a plain integer. None otherwise."""
+    match = _last_key_match(_int_key(name), body)
+    if match is None or not match.group(1).isdigit():
+        return None
+    return int(match.group(1))
 
 
 def peek_request(body: bytes, content_type: str) -> tuple[str, bool]:

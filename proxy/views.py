@@ -147,7 +147,10 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
     except REFUSED as exc:
         refusal = refusal_for(exc)
         _settle(call, status=refusal.status)
-        response = _refuse(call, refusal, write_row=not isinstance(exc, DatabaseError))
+        # The database down before the row was opened: no row to write. Once opened, it
+        # is finished whatever failed (its write guards itself: _write_refusal_row).
+        opened = call.log_id is not None
+        response = _refuse(call, refusal, write_row=opened or not isinstance(exc, DatabaseError))
     except Exception:
         logger.exception("proxy failure on request %s", call.request_id)
         _settle(call, status=INTERNAL.status)
@@ -210,7 +213,8 @@ def _serve(request: HttpRequest, call: _Call) -> HttpResponseBase:
         key_id=grant.id,
         model=call.model,
         body=body,
-        upstream_ids=[r.id for r in candidates.routes] if candidates else grant.upstream_ids,
+        upstream_ids=grant.upstream_ids,
+        routes=candidates.routes if candidates else (),
     )
     if local is not None:
         call.ticket = admission.admit() if admission is not None else None
@@ -429,12 +433,13 @@ def _models(request: HttpRequest, call: _Call, grant: KeyGrant) -> HttpResponse:
         error="" if status == 200 else "model_not_found",
     )
     _settle(call, status=status)
+    _count(call, status=status, duration_ms=call.elapsed_ms())
     return _json(call, status, body)
 
 
 def _finisher(call: _Call):
     def finish(ending: Ending) -> None:
-        cost = None
+        cost, ticket, settlement = None, call.ticket, []
         try:
             cost = _cost(call, ending)
             settlement = _settlement(call, ending, cost)
@@ -452,7 +457,10 @@ def _finisher(call: _Call):
                 also=settlement,
             )
         except DatabaseError:
-            # A settlement lost with the row: the reservation expires on its own.
+            # The settlement was lost with the row's write: it is made on its own below.
+            # (With the counters in Redis there were no writes: it settled there already.)
+            if settlement:
+                call.ticket = ticket
             logger.warning(
                 "request %s ended (%s) but its log row could not be finished: database unavailable",
                 call.request_id,
@@ -570,6 +578,7 @@ def proxy_refusal(request: HttpRequest, refusal: Refusal) -> HttpResponse:
     the same answer, headers and row as a refusal raised inside it."""
     path = request.path_info
     call = _call_for(request, path[len("/v1/") :] if path.startswith("/v1/") else "")
+    metrics.request_started()  # the view never started it; _refuse finishes it
     response = _refuse(call, refusal, write_row=True)
     response.proxy_headers = frozenset(name.lower() for name in response.headers)
     return response

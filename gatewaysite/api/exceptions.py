@@ -26,6 +26,7 @@ from keys.exceptions import (
     KeyNotRotatable,
     MissingUpstreams,
 )
+from limits.exceptions import InvalidLimits
 from upstreams.exceptions import InvalidUpstreamData, UpstreamNameTaken
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ def _translate(exc: Exception) -> AdminAPIError | None:
         case KeyNotRotatable():
             return AdminAPIError(409, exc.code, str(exc))
         case InvalidKeyData():
+            fields = ", ".join(exc.errors)
+            return AdminAPIError(400, exc.code, f"Invalid input: {fields}", exc.errors)
+        case InvalidLimits():
             fields = ", ".join(exc.errors)
             return AdminAPIError(400, exc.code, f"Invalid input: {fields}", exc.errors)
         case UpstreamNameTaken():

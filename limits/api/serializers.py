@@ -11,6 +11,7 @@ from rest_framework import serializers
 from gatewaysite.api.fields import StrictIntegerField
 from limits import windows
 from limits.selectors import KeyLimitsView, limits_view_for_keys
+from limits.validation import INTEGER_RANGES
 
 LIMIT_WRITE_FIELDS = (
     "rpm_limit",
@@ -21,7 +22,6 @@ LIMIT_WRITE_FIELDS = (
     "budget_period",
 )
 LIMIT_READ_FIELDS = (*LIMIT_WRITE_FIELDS, "spend")
-MAX_COUNT = 2**62
 
 
 USD_SCHEMA = {
@@ -47,21 +47,21 @@ class KeyLimitsWriteSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=2**31 - 1,
+        max_value=INTEGER_RANGES["rpm_limit"],
         help_text="Requests admitted in any rolling 60 seconds; null for no limit.",
     )
     tpm_limit = StrictIntegerField(
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=MAX_COUNT,
+        max_value=INTEGER_RANGES["tpm_limit"],
         help_text="Tokens (finished as recorded, in flight as reserved) in any rolling 60 s.",
     )
     max_parallel = StrictIntegerField(
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=2**31 - 1,
+        max_value=INTEGER_RANGES["max_parallel"],
         help_text="Requests in flight at once (a stream counts until it ends).",
     )
     budget_usd = UsdField(
@@ -73,7 +73,7 @@ class KeyLimitsWriteSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=MAX_COUNT,
+        max_value=INTEGER_RANGES["budget_tokens"],
         help_text="Tokens per budget_period.",
     )
     budget_period = serializers.ChoiceField(

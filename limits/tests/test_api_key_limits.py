@@ -179,3 +179,56 @@ def test_the_admin_site_sets_limits_and_shows_the_windows_spend_with_a_bar(admin
     assert "Tokens: 0 spent, 250 reserved of 1000" in page
     assert 'role="progressbar"' in page
     assert 'value="30"' in page  # the form shows the limit as set
+
+
+# One range per limit, whichever surface sets it: just past the top of each (a 32-bit
+# column on PostgreSQL for the first two; SQLite's integers end at 2**63 - 1).
+OUT_OF_RANGE = [
+    ("rpm_limit", 2**31, 2**31 - 1),
+    ("max_parallel", 3_000_000_000, 2**31 - 1),
+    ("tpm_limit", 2**62 + 1, 2**62),
+    ("budget_tokens", 10**20, 2**62),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "top"), OUT_OF_RANGE)
+def test_a_limit_past_its_range_is_refused_alike_by_the_api_and_the_admin_site(
+    api, admin_client, make_key, field, value, top
+):
+    from django.urls import reverse
+
+    key, _ = make_key()
+    response = api.patch(f"/admin/keys/{key.pk}", {field: value}, format="json")
+    assert_error(response, 400, "validation_error")
+    assert field in response.json()["details"]
+    form = {
+        "name": key.name,
+        "description": "",
+        "upstreams": [str(u.pk) for u in key.upstreams.all()],
+        "budget_period": "month",
+        field: str(value),
+    }
+    page = admin_client.post(reverse("admin:keys_apikey_change", args=[key.pk]), form)
+    assert page.status_code == 200  # the form again, not a 500 nor a saved key
+    assert f"Must be a whole number from 0 to {top}." in page.content.decode()
+    assert limits_policy_for_key(key_id=key.pk) is None
+    # The top of the range itself is accepted by both.
+    assert api.patch(f"/admin/keys/{key.pk}", {field: top}, format="json").status_code == 200
+    form[field] = str(top - 1)
+    assert (
+        admin_client.post(reverse("admin:keys_apikey_change", args=[key.pk]), form).status_code
+        == 302
+    )
+    assert getattr(limits_policy_for_key(key_id=key.pk), field) == top - 1
+
+
+@pytest.mark.parametrize(("field", "value", "top"), OUT_OF_RANGE)
+def test_limits_set_refuses_a_limit_past_its_range_whoever_calls_it(make_key, field, value, top):
+    from limits.exceptions import InvalidLimits
+    from limits.services import limits_set
+
+    key, _ = make_key()
+    with pytest.raises(InvalidLimits) as refused:
+        limits_set(key=key, **{field: value})
+    assert refused.value.errors == {field: [f"Must be a whole number from 0 to {top}."]}
+    assert limits_policy_for_key(key_id=key.pk) is None

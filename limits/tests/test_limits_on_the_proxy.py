@@ -219,3 +219,23 @@ def test_a_key_with_a_usd_budget_cannot_use_an_unpriced_model(openai_route, prov
     answer = openai_route.openai().chat.completions.create(**{**CHAT, "model": "gpt-priced"})
     assert answer.usage.total_tokens == 14
     wait_until(lambda: spend(openai_route)["spent_usd"] == Decimal("0.000017"))  # 11x1 + 3x2
+
+
+@pytest.mark.parametrize("limit", ["tpm_limit", "budget_tokens", "budget_usd"])
+def test_a_huge_output_limit_gets_the_normal_answer_and_its_row(openai_route, limit):
+    from decimal import Decimal
+
+    from prices.services import price_create
+
+    price_create(actor="tests", model="gpt-test", input=Decimal(1), output=Decimal(2))
+    value = {"tpm_limit": 1000, "budget_tokens": 1000, "budget_usd": Decimal(5)}[limit]
+    limits_set(key=openai_route.key, **{limit: value})
+    response = post(openai_route, "chat/completions", {**CHAT, "max_tokens": 10**30})
+    row = finished_row(response.headers["x-gateway-request-id"])
+    if limit == "tpm_limit":  # nothing recorded in the minute yet: admitted, the upstream decides
+        assert response.status_code == 200
+    else:  # reserved at the stated bound, more than the whole budget
+        assert response.status_code == 429
+        assert response.json()["error"]["code"] == "budget_exceeded"
+        assert "max_tokens" in response.json()["error"]["message"]
+    assert row.status_code == response.status_code

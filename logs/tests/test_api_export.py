@@ -108,6 +108,21 @@ def test_the_admin_list_exports_its_current_filters_as_csv(admin_client, rows):
     assert [line[table[0].index("status_code")] for line in table[1:]] == ["500"]
 
 
+@pytest.mark.parametrize("query", ["created_at__year=abc", "api_key__id__exact=nope"])
+def test_the_admin_export_with_a_filter_it_cannot_apply_goes_back_to_the_list(
+    admin_client, rows, query
+):
+    from django.urls import reverse
+
+    changelist = reverse("admin:logs_requestlog_changelist")
+    listed = admin_client.get(f"{changelist}?{query}")
+    assert (listed.status_code, listed["Location"]) == (302, f"{changelist}?e=1")
+    exported = admin_client.get(f"{reverse('admin:logs_requestlog_export')}?{query}")
+    assert (exported.status_code, exported["Location"]) == (302, f"{changelist}?e=1")
+    page = admin_client.get(exported["Location"]).content.decode()
+    assert "Nothing exported: a filter in the address is not valid." in page
+
+
 def _insert_many(count: int, key_id, upstream_id) -> None:
     batch = 20_000
     for start in range(0, count, batch):

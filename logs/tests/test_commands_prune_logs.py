@@ -46,15 +46,43 @@ def test_retention_boundaries_to_the_second(frozen_now, make_log_row):
     assert not RequestLog.objects.filter(pk=outside.pk).exists()
 
 
+def _usage_by_day(since: dt.datetime) -> dict[str, tuple[int, int | None]]:
+    from logs.usage import usage_summary
+
+    items = usage_summary(group_by=["day"], since=since)["items"]
+    return {item["day"]: (item["requests"], item["total_tokens"]) for item in items}
+
+
 @pytest.mark.django_db
 def test_pruned_days_stay_on_the_usage_page(make_log_row):
-    from logs.selectors import usage_report
-
     at = timezone.now() - dt.timedelta(days=5)
     make_log_row(at)
     make_log_row(at)
     assert "Deleted 2 request log(s)" in _prune("--days", "2")
-    assert dict(usage_report().daily())[at.astimezone(dt.UTC).date()].requests == 2
+    assert _usage_by_day(at - dt.timedelta(days=1))[f"{at.astimezone(dt.UTC):%Y-%m-%d}"] == (2, 0)
+
+
+@pytest.mark.django_db
+def test_rows_past_the_retention_never_rolled_up_stay_in_the_usage_figures(
+    frozen_now, make_log_row
+):
+    # Beyond the 30 days prune_logs used to roll up, and beyond roll_up_usage's 366.
+    days_ago = [120, 120, 400]
+    for n in days_ago:
+        make_log_row(frozen_now - dt.timedelta(days=n), total=10)
+    kept = make_log_row(frozen_now - dt.timedelta(days=3), total=5)
+    before = _usage_by_day(frozen_now - dt.timedelta(days=500))
+    assert "Deleted 3 request log(s) older than 90 days" in _prune()
+    assert list(RequestLog.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert (
+        _usage_by_day(frozen_now - dt.timedelta(days=500))
+        == before
+        == {
+            f"{frozen_now - dt.timedelta(days=400):%Y-%m-%d}": (1, 10),
+            f"{frozen_now - dt.timedelta(days=120):%Y-%m-%d}": (2, 20),
+            f"{frozen_now - dt.timedelta(days=3):%Y-%m-%d}": (1, 5),
+        }
+    )
 
 
 @pytest.mark.django_db

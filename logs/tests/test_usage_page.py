@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from logs.models import DailyUsage, RequestLog, UsageRollupDay
-from logs.selectors import usage_report
 from logs.services import log_finish, logs_prune, usage_roll_up
+from logs.usage import usage_summary
 from logs.usage_page import bar_chart, compact_number, nice_ceiling
 
 USAGE_URL = reverse("admin:logs_requestlog_usage")
@@ -84,8 +84,19 @@ def test_axis_labels_are_whole_round_numbers(peak, labels):
     assert [g["label"] for g in chart["grid"]] == labels
 
 
+def _by(group_by: str, now=None, **filters) -> dict:
+    """usage_summary's items over the default 30 days, by the value they are grouped by."""
+    items = usage_summary(group_by=[group_by], now=now, **filters)["items"]
+    column = {"day": "day", "key": "api_key_id", "upstream": "upstream_id"}[group_by]
+    return {item[column]: item for item in items}
+
+
+def _day(at: dt.datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d}"
+
+
 @pytest.mark.django_db
-def test_report_sums_per_day_key_and_upstream(make_key, make_upstream, make_log_row):
+def test_usage_sums_per_day_key_and_upstream(make_key, make_upstream, make_log_row, at_noon):
     up_a, up_b = make_upstream(name="up-a"), make_upstream(name="up-b")
     key_a, _ = make_key(upstreams=[up_a, up_b])
     key_b, _ = make_key(upstreams=[up_b])
@@ -99,27 +110,31 @@ def test_report_sums_per_day_key_and_upstream(make_key, make_upstream, make_log_
     make_log_row(first_day, key=key_b, upstream=up_b, total=7)  # the first instant of the window
     make_log_row(first_day - dt.timedelta(microseconds=1), key=key_b, upstream=up_b, total=1000)
 
-    report = usage_report()
-    daily = dict(report.daily())
-    today = _today_at().date()
-    assert len(daily) == 30
-    assert (daily[today].requests, daily[today].errors, daily[today].total_tokens) == (3, 2, 15)
-    assert daily[today - dt.timedelta(days=1)].total_tokens == 2
-    assert daily[first_day.date()].total_tokens == 7  # the row before the window is left out
-    per_key_a = dict(report.daily(api_key_id=key_a.pk))
-    assert (per_key_a[today].requests, per_key_a[today].prompt_tokens) == (2, 10)
-    assert report.totals_by_upstream()[up_b.pk].requests == 3
-    assert report.totals_by_key()[None].requests == 1
-    assert report.totals_by_key()[key_b.pk].total_tokens == 9
+    daily = _by("day")
+    today = _day(_today_at())
+    assert (daily[today]["requests"], daily[today]["errors"], daily[today]["total_tokens"]) == (
+        3,
+        2,
+        15,
+    )
+    assert daily[_day(_today_at(days_ago=1))]["total_tokens"] == 2
+    assert daily[_day(first_day)]["total_tokens"] == 7  # the row before the window is left out
+    assert len(daily) == 3
+    per_key_a = _by("day", api_key_id=key_a.pk)
+    assert (per_key_a[today]["requests"], per_key_a[today]["prompt_tokens"]) == (2, 10)
+    assert _by("upstream")[str(up_b.pk)]["requests"] == 3
+    by_key = _by("key")
+    assert by_key[None]["requests"] == 1
+    assert by_key[str(key_b.pk)]["total_tokens"] == 9
 
 
 @pytest.mark.django_db
-def test_unknown_usage_adds_no_tokens(make_key, make_log_row):
+def test_unknown_usage_adds_no_tokens(make_key, make_log_row, at_noon):
     key, _ = make_key()
-    make_log_row(_today_at(), key=key, total=None)
-    make_log_row(_today_at(), key=key, total=40)
-    today = dict(usage_report().daily())[_today_at().date()]
-    assert (today.requests, today.total_tokens) == (2, 40)
+    make_log_row(_today_at(1), key=key, total=None)
+    make_log_row(_today_at(1), key=key, total=40)
+    today = _by("day")[_day(_today_at())]
+    assert (today["requests"], today["total_tokens"]) == (2, 40)
 
 
 @pytest.mark.django_db
@@ -127,14 +142,14 @@ def test_settled_days_are_summed_once_and_outlive_pruning(make_key, make_log_row
     key, _ = make_key()
     at = _today_at(days_ago=5)
     make_log_row(at, key=key, prompt=20, completion=10, total=30)
-    assert dict(usage_report().daily())[at.date()].total_tokens == 30  # from the logs
+    assert _by("day")[_day(at)]["total_tokens"] == 30  # from the logs
     assert usage_roll_up() == 29  # every day of the window but today
     assert UsageRollupDay.objects.filter(day=at.date()).exists()
     assert DailyUsage.objects.get(day=at.date()).total_tokens == 30
     assert usage_roll_up() == 0  # summed once, not on every view
     logs_prune(cutoff=_today_at(0, days_ago=1))
     assert not RequestLog.objects.exists()
-    assert dict(usage_report().daily())[at.date()].total_tokens == 30
+    assert _by("day")[_day(at)]["total_tokens"] == 30
 
 
 @pytest.mark.django_db
@@ -143,16 +158,16 @@ def test_a_day_still_changing_is_read_from_the_logs(make_key, make_log_row):
     just_after_midnight = _today_at(0) + dt.timedelta(minutes=30)
     yesterday = just_after_midnight.date() - dt.timedelta(days=1)
     row = make_log_row(_today_at(23, days_ago=1) + dt.timedelta(minutes=59), key=key)
-    assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 0
+    assert _by("day", now=just_after_midnight)[f"{yesterday}"]["total_tokens"] == 0
     # A request begun before midnight ends after it: its usage still counts for its day.
     log_finish(log_id=row.pk, status_code=200, duration_ms=5, total_tokens=77)
     usage_roll_up(now=just_after_midnight)
     assert not UsageRollupDay.objects.filter(day=yesterday).exists()
-    assert dict(usage_report(now=just_after_midnight).daily())[yesterday].total_tokens == 77
+    assert _by("day", now=just_after_midnight)[f"{yesterday}"]["total_tokens"] == 77
     late_evening = _today_at(23)
     usage_roll_up(now=late_evening)
     assert UsageRollupDay.objects.filter(day=yesterday).exists()
-    assert dict(usage_report(now=late_evening).daily())[yesterday].total_tokens == 77
+    assert _by("day", now=late_evening)[f"{yesterday}"]["total_tokens"] == 77
 
 
 @pytest.mark.django_db

@@ -63,3 +63,28 @@ def test_a_request_that_fails_over_is_admitted_once_and_settled_once(
     third = chat(gateway, raw, model="m")
     assert third.status_code == 429  # rpm_limit 2: two admissions, not four
     assert third.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_a_usd_budget_reserves_at_the_price_of_the_aliased_model(
+    gateway, provider, make_upstream, make_key
+):
+    up = make_upstream(name="dear-alias", base_url=provider.base_url, aliases={"fast": "dear"})
+    key, raw = make_key(upstreams=[up])
+    price_create(actor="tests", model="fast", input=D("1"), output=D("2"))  # not what is sent
+    price_create(actor="tests", model="dear", input=D("75"), output=D("150"))
+    body_bytes = len(
+        b'{"model": "fast", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}'
+    )
+    at_fast = (body_bytes * D(1) + 10 * D(2)) / 10**6
+    at_dear = (body_bytes * D(75) + 10 * D(150)) / 10**6
+    limits_set(key=key, budget_usd=(at_fast + at_dear) / 2)
+    refused = chat(gateway, raw)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "budget_exceeded"
+    assert finished_row(refused.headers["x-gateway-request-id"]).status_code == 429
+    assert provider.requests == []
+    limits_set(key=key, budget_usd=at_dear)
+    admitted = chat(gateway, raw)
+    assert admitted.status_code == 200
+    row = finished_row(admitted.headers["x-gateway-request-id"])
+    assert (row.upstream_model, row.cost_usd) == ("dear", (1000 * D(75) + 200 * D(150)) / 10**6)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from logs.services import logs_prune, usage_roll_up
+from logs.services import logs_prune
 
 
 def _positive(value: str) -> int:
@@ -26,8 +26,9 @@ PROGRESS_SECONDS = 5
 class Command(BaseCommand):
     help = (
         "Delete request logs older than N days (default LOG_RETENTION_DAYS), in batches, "
-        "each its own short transaction, and say how many. Settled days of the last 30 "
-        "are summed into the usage page's daily rollup first, so pruning never loses them."
+        "each its own short transaction, and say how many. Every settled day from the oldest "
+        "row deleted on (and of the last 30) is summed into the daily usage rollup first, so "
+        "the usage figures never lose them."
     )
 
     def add_arguments(self, parser):
@@ -54,9 +55,6 @@ class Command(BaseCommand):
         if days < 1:
             raise CommandError(f"LOG_RETENTION_DAYS must be 1 or more (it is {days}).")
         cutoff = timezone.now() - dt.timedelta(days=days)
-        if not dry_run:
-            # Sum settled days into the usage rollup first: the usage page keeps them.
-            usage_roll_up()
         when = f"older than {days} days (created before {cutoff:%Y-%m-%d %H:%M:%S} UTC)"
         progress = self._progress(every_batch=options.get("verbosity", 1) >= 2)
         if progress is not None and not dry_run:
