@@ -76,7 +76,8 @@ def hot_path_cursor() -> Iterator[object]:
 
 @contextlib.contextmanager
 def short_transaction() -> Iterator[object]:
-    """Yield a cursor inside one transaction: committed at the end, rolled back on error.
+    """Yield a cursor inside one transaction: committed at the end, rolled back on error
+    (a failed COMMIT too); when even the ROLLBACK fails, the connection is closed.
 
     On SQLite, BEGIN IMMEDIATE: the write lock is taken up front, as settings'
     transaction_mode does for Django's own transactions (no upgrade deadlock).
@@ -85,11 +86,29 @@ def short_transaction() -> Iterator[object]:
         with transaction.atomic(), connection.cursor() as cursor:
             yield cursor
         return
-    with hot_path_cursor() as cursor:
-        cursor.execute("BEGIN IMMEDIATE" if connection.vendor == "sqlite" else "BEGIN")
-        try:
-            yield cursor
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
+    abandoned = False
+    try:
+        with hot_path_cursor() as cursor:
+            cursor.execute("BEGIN IMMEDIATE" if connection.vendor == "sqlite" else "BEGIN")
+            committed = False
+            try:
+                yield cursor
+                cursor.execute("COMMIT")
+                committed = True
+            finally:
+                if not committed:  # a statement or the COMMIT failed: its error goes on
+                    abandoned = not _rolled_back(cursor)
+    finally:
+        # A transaction that would not end must not outlive the request on a persistent
+        # connection (on SQLite it holds the write lock against every other worker, and
+        # Django, seeing autocommit, would never end it): the connection goes with it.
+        if abandoned:
+            connection.close()
+
+
+def _rolled_back(cursor) -> bool:
+    try:
+        cursor.execute("ROLLBACK")
+    except Exception:
+        return False
+    return True

@@ -433,6 +433,7 @@ def _models(request: HttpRequest, call: _Call, grant: KeyGrant) -> HttpResponse:
         error="" if status == 200 else "model_not_found",
     )
     _settle(call, status=status)
+    _count(call, status=status, duration_ms=call.elapsed_ms())
     return _json(call, status, body)
 
 
@@ -577,6 +578,7 @@ def proxy_refusal(request: HttpRequest, refusal: Refusal) -> HttpResponse:
     the same answer, headers and row as a refusal raised inside it."""
     path = request.path_info
     call = _call_for(request, path[len("/v1/") :] if path.startswith("/v1/") else "")
+    metrics.request_started()  # the view never started it; _refuse finishes it
     response = _refuse(call, refusal, write_row=True)
     response.proxy_headers = frozenset(name.lower() for name in response.headers)
     return response

@@ -155,6 +155,27 @@ def test_each_series_moves_by_what_was_sent(metered, make_route, provider):
     assert "metered-model" not in text and "metered-claude" not in text
 
 
+def test_local_answers_and_refusals_before_the_view_leave_nothing_in_flight(metered, make_route):
+    route = make_route(name="metered-models", gateway_url=metered.url)
+    before = scrape(metered)
+    auth = {"Authorization": f"Bearer {route.raw_key}", "Connection": "close"}
+    for path in ("models", "models/fake-model", "upstreams"):
+        answer = requests.get(f"{metered.url}/v1/{path}", headers=auth, timeout=10)
+        assert answer.status_code == 200, path
+    for _ in range(3):  # refused by Django before the view runs (not an allowed host)
+        answer = requests.get(
+            f"{metered.url}/v1/models", headers={**auth, "Host": "evil.example"}, timeout=10
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == "invalid_request"
+    after = scrape(metered)
+    assert value(after, "gateway_requests_in_flight") == 0
+    assert moved(before, after, "gateway_requests_total", upstream="none",
+                 dialect="openai", status_class="2xx") == 3  # fmt: skip
+    assert moved(before, after, "gateway_requests_total", upstream="none",
+                 dialect="openai", status_class="4xx") == 3  # fmt: skip
+
+
 def test_failed_attempts_and_cooling_are_counted_per_upstream(metered, make_route):
     from testing.helpers import free_port
 
