@@ -280,7 +280,18 @@ def run_features(
             asyncio.run(
                 loadgen.concurrent(target.host, target.port, data, concurrency=64, duration=0.5)
             )
+            profiler = None
+            if args.profile and round_ == 0:
+                # Wall time (idle samples too): a limited key's extra cost may be waiting.
+                profiler = Profiler(
+                    gunicorn.proc.pid,
+                    Path(args.data_dir).resolve() / f"profile-{result.db}-features-{name}.txt",
+                    args.duration,
+                    args.profile_rate,
+                    idle=True,
+                )
             before = cpu_seconds(gunicorn.pids())
+            split_before = {pid: cpu_seconds([pid]) for pid in gunicorn.pids()}
             pg_before = pg_counters(db)
             s = asyncio.run(
                 loadgen.concurrent(
@@ -297,6 +308,14 @@ def run_features(
             found["rates"].append(s.rate)
             found["cpu_ms"].append((cpu_seconds(gunicorn.pids()) - before) * 1000 / max(1, s.count))
             found["errors"] += s.errors
+            # Each process's share of the gateway's CPU: the kernel hands the 64
+            # connections to the workers unevenly, and one worker is at most one core.
+            split = sorted(
+                (cpu_seconds([pid]) - spent for pid, spent in split_before.items()), reverse=True
+            )
+            found.setdefault("cpu_split", []).append([round(x, 2) for x in split])
+            if profiler is not None:
+                result.profiles[f"features {name} (wall)"] = profiler.finish()
             if s.errors:
                 say(f"[{result.db}]    {s.errors} errors, e.g. {s.error_samples}")
 

@@ -27,8 +27,10 @@ def py_spy() -> str | None:
 class Profiler:
     """py-spy recording a process and its children (gunicorn's master and workers)."""
 
-    def __init__(self, pid: int, output: Path, duration: float, rate: int):
+    def __init__(self, pid: int, output: Path, duration: float, rate: int, idle: bool = False):
         self.output = output
+        # idle: also the samples of a worker that waits (on the hub, or asleep in a C call
+        # such as SQLite's busy handler), so the profile shows wall time, not only CPU.
         self.proc = subprocess.Popen(
             [
                 py_spy() or "py-spy",
@@ -45,6 +47,7 @@ class Profiler:
                 "raw",
                 "--output",
                 str(output),
+                *(["--idle"] if idle else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -287,6 +287,7 @@ def raw_figures(r: PassResult) -> dict:
                 "wal_bytes": f["wal_bytes"],
                 "commits": f["commits"],
                 "errors": f["errors"],
+                "cpu_split": f.get("cpu_split", []),
             }
             for name, f in r.features.items()
         },

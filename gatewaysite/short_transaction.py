@@ -14,12 +14,29 @@ statement text) and raising Django's exceptions, for the few statements of every
 proxied request (version reads, the log row's writes, limits). Where Django's cursor
 does more than that (logging queries: DEBUG, the tests' CaptureQueriesContext; inside
 an atomic block, whose broken-transaction guard it keeps) it is Django's cursor.
+
+SQLite has one write lock for every process. A statement that finds it taken waits in
+SQLite's busy handler, a C sleep (1, 2, 5, 10 ms ...) that blocks the whole gevent
+worker: none of its other requests runs meanwhile. Sampled with py-spy under `make
+bench`'s section 5 (JSON at concurrency 64, 2 workers), the hot path's BEGIN IMMEDIATE
+alone took 430 µs of a worker's time per request for a key with rate limits and 630 µs
+for one with budgets too (a limited request holds the lock longer, for its count and
+reservation, so the other worker finds it taken more often), the autocommit writes of a
+key without limits about 300 µs. So the hot path's writes (`cursor.write`, and
+`short_transaction`'s BEGIN IMMEDIATE) ask SQLite not to wait (busy_timeout 0 for that
+one statement) and wait here instead, in a sleep that lets the worker's other greenlets
+run (`time.sleep` is gevent's in a gunicorn worker), for as long as the busy handler
+would have (the connection's `timeout`), then fail as it would have ("database is
+locked"). A statement refused SQLITE_BUSY did nothing, so running it again is safe.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
+import sqlite3
+import time
 from collections.abc import Iterator
 
 from django.db import connection, transaction
@@ -32,18 +49,54 @@ def _qmark(sql: str) -> str:
     return FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
 
 
+# Pauses between tries for SQLite's write lock, in seconds, the last one repeated. A
+# limited request holds the lock for about 0.1-0.3 ms, so the first tries come soon;
+# each pause runs the worker's other greenlets, so a longer one costs no idle worker.
+_LOCK_PAUSES = (0.0002, 0.0005, 0.001, 0.002)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
 class _SQLiteCursor:
     """sqlite3's cursor with Django's placeholders: what the hot path uses of a cursor."""
 
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_timeout")
 
-    def __init__(self, cursor):
+    def __init__(self, cursor, timeout: float):
         self._cursor = cursor
+        self._timeout = timeout
 
     def execute(self, sql: str, params=None):
         if params is None:
             return self._cursor.execute(sql)
         return self._cursor.execute(_qmark(sql), params)
+
+    def write(self, sql: str, params=None):
+        """execute() for a statement that takes the write lock: waiting for it (when
+        another process has it) lets this worker's other greenlets run."""
+        cursor = self._cursor
+        sql = _qmark(sql) if params is not None else sql
+        args = (sql,) if params is None else (sql, params)
+        # The pragmas on the connection's own cursors: this one keeps the statement's rows.
+        cursor.connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            try:
+                return cursor.execute(*args)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            deadline = time.monotonic() + self._timeout
+            for attempt in itertools.count():
+                time.sleep(_LOCK_PAUSES[min(attempt, len(_LOCK_PAUSES) - 1)])
+                try:
+                    return cursor.execute(*args)
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or time.monotonic() >= deadline:
+                        raise
+        finally:
+            cursor.connection.execute(f"PRAGMA busy_timeout = {round(self._timeout * 1000)}")
 
     def fetchone(self):
         return self._cursor.fetchone()
@@ -69,9 +122,22 @@ def hot_path_cursor() -> Iterator[object]:
     with connection.wrap_database_errors:
         cursor = connection.connection.cursor()
         try:
-            yield _SQLiteCursor(cursor)
+            yield _SQLiteCursor(cursor, _sqlite_timeout(connection.settings_dict))
         finally:
             cursor.close()
+
+
+def _sqlite_timeout(settings_dict: dict) -> float:
+    # What Django gives sqlite3.connect (the busy handler's limit); sqlite3's default 5 s.
+    return float(settings_dict.get("OPTIONS", {}).get("timeout", 5.0))
+
+
+def write(cursor, sql: str, params=None):
+    """Run a statement that takes the write lock on a hot_path_cursor: on SQLite's own
+    cursor, waiting for the lock lets the worker's other requests run (see above)."""
+    if isinstance(cursor, _SQLiteCursor):
+        return cursor.write(sql, params)
+    return cursor.execute(sql, params)
 
 
 @contextlib.contextmanager
@@ -89,7 +155,7 @@ def short_transaction() -> Iterator[object]:
     abandoned = False
     try:
         with hot_path_cursor() as cursor:
-            cursor.execute("BEGIN IMMEDIATE" if connection.vendor == "sqlite" else "BEGIN")
+            write(cursor, "BEGIN IMMEDIATE" if connection.vendor == "sqlite" else "BEGIN")
             committed = False
             try:
                 yield cursor

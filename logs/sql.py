@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from gatewaysite.short_transaction import hot_path_cursor, short_transaction
+from gatewaysite.short_transaction import hot_path_cursor, short_transaction, write
 from logs.models import RequestLog
 
 _FIELDS = [f for f in RequestLog._meta.concrete_fields if f.attname != "id"]
@@ -32,7 +32,7 @@ def _insert_sql(vendor: str) -> str:
 def insert_row(values: dict[str, object]) -> int:
     """Insert one row (missing fields take their model defaults); return its id."""
     with hot_path_cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor), _insert_params(values))
+        write(cursor, _insert_sql(connection.vendor), _insert_params(values))
         return cursor.fetchone()[0]
 
 
@@ -100,7 +100,7 @@ def update_row(pk: int, values: dict[str, object], also: Sequence[tuple[str, lis
     params = [*(f.get_db_prep_save(values[f.attname], connection) for f in fields), pk]
     if not also:
         with hot_path_cursor() as cursor:
-            cursor.execute(sql, params)
+            write(cursor, sql, params)
     elif connection.vendor == "postgresql":
         parts = ", ".join(f"also{i} AS ({statement})" for i, (statement, _) in enumerate(also))
         extra = [param for _, statement_params in also for param in statement_params]
