@@ -39,7 +39,6 @@ from keys.models import APIKey, KeyStatus
 from keys.services import key_create, key_revoke, key_rotate, key_update
 from limits.admin import spend_summary_html
 from limits.forms import LIMIT_FORM_FIELDS
-from limits.services import limits_set
 from upstreams.models import Upstream
 
 
@@ -217,8 +216,8 @@ class APIKeyAdmin(admin.ModelAdmin):
                 upstream_ids=[u.pk for u in data["upstreams"]],
                 expires_at=data.get("expires_at"),
                 models=data.get("allowed_models") or [],
+                limits=form.limit_changes(),
             )
-            limits_set(key=key, **form.limit_changes())
             request._shown_once_keys = [(key, plaintext)]
             return
         fields = {
@@ -232,8 +231,7 @@ class APIKeyAdmin(admin.ModelAdmin):
             fields["models"] = data.get("allowed_models") or []
         limits = form.limit_changes()
         if fields or limits:
-            key_update(key=obj, actor=request.user, also_changed=limits, **fields)
-            limits_set(key=obj, **limits)
+            key_update(key=obj, actor=request.user, limits=limits, **fields)
 
     def save_related(self, request, form, formsets, change):
         pass  # key_create/key_update set the permitted upstreams themselves

@@ -28,7 +28,7 @@ from keys.exceptions import (
     MissingUpstreams,
 )
 from keys.models import APIKey, KeyringVersion, KeyStatus
-from limits.services import limits_inherit
+from limits.services import limits_inherit, limits_set
 from upstreams.selectors import upstreams_active_by_ids
 from upstreams.validation import models_errors, normalize_models
 
@@ -91,10 +91,13 @@ def key_create(
     description: str = "",
     expires_at: dt.datetime | None = None,
     models: list[str] | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> tuple[APIKey, str]:
     """Create a key; return it with its plaintext, which is never stored or shown again.
 
     models: the model names or `*` patterns it may ask for (empty or None: any).
+    limits: its limits, as limits.services.limits_set takes them; a value out of range
+    raises InvalidLimits and nothing is created.
     """
     key_check_expiry(expires_at)
     upstreams = _permitted_upstreams(upstream_ids)
@@ -104,6 +107,7 @@ def key_create(
         name=name, description=description, expires_at=expires_at, allowed_models=allowed, **fields
     )
     key.upstreams.set(upstreams)
+    limits_set(key=key, **(limits or {}))
     KeyringVersion.bump()
     history_added(key, actor=actor)
     return key, raw
@@ -119,15 +123,16 @@ def key_update(
     upstream_ids: Iterable[Any] = UNSET,
     expires_at: dt.datetime | None = UNSET,
     models: list[str] | None = UNSET,
-    also_changed: Iterable[str] = (),
+    limits: dict[str, Any] | None = None,
 ) -> APIKey:
-    """Change a key's name, description, permitted upstreams, expiry or model allowlist;
-    return it fresh.
+    """Change a key's name, description, permitted upstreams, expiry, model allowlist or
+    limits; return it fresh.
 
     Only the given fields are written, on the row as it is now (locked), so a stale
     copy in the caller's hands can never undo a revocation committed meanwhile.
-    `also_changed` names fields the same action changed elsewhere (the key's limits),
-    for its one history entry.
+    limits: the limits to change, as limits.services.limits_set takes them (None
+    removes one); a value out of range raises InvalidLimits and nothing is changed.
+    One history entry names every field changed, limits included.
     """
     fresh = APIKey.objects.select_for_update().get(pk=key.pk)
     if expires_at is not UNSET:
@@ -144,8 +149,10 @@ def key_update(
         fresh.allowed_models = _allowed_models(models)
         changed.append("allowed_models")
     fresh.save(update_fields=[f for f in changed if f != "upstream_ids"] + ["updated_at"])
+    limits = limits or {}
+    limits_set(key=fresh, **limits)
     KeyringVersion.bump()
-    history_changed(fresh, actor=actor, fields=[*changed, *also_changed])
+    history_changed(fresh, actor=actor, fields=[*changed, *limits])
     return APIKey.objects.get(pk=fresh.pk)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
@@ -22,7 +21,6 @@ from keys.api.serializers import (
 )
 from keys.models import APIKey
 from limits.api.serializers import limits_context, split_limit_fields
-from limits.services import limits_set
 from upstreams.models import Upstream
 
 _WRITE_ERRORS = {
@@ -58,9 +56,7 @@ class KeyViewSet(AdminViewSet):
     def create(self, request):
         data = validated(KeyWriteSerializer(data=request.data))
         limits = split_limit_fields(data)
-        with transaction.atomic():
-            key, plaintext = services.key_create(actor=ADMIN_API, **data)
-            limits_set(key=key, **limits)
+        key, plaintext = services.key_create(actor=ADMIN_API, limits=limits, **data)
         return _created(key, plaintext)
 
     @extend_schema(
@@ -73,9 +69,7 @@ class KeyViewSet(AdminViewSet):
         data = validated(KeyWriteSerializer(data=request.data, partial=True))
         limits = split_limit_fields(data)
         if data or limits:
-            with transaction.atomic():
-                services.key_update(key=key, actor=ADMIN_API, also_changed=limits, **data)
-                limits_set(key=key, **limits)
+            services.key_update(key=key, actor=ADMIN_API, limits=limits, **data)
             key = self.get_object()  # as saved, limits included
         return Response(KeySerializer(key).data)
 

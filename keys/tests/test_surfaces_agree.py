@@ -161,3 +161,66 @@ def test_an_expiry_in_the_past_is_refused_from_every_surface(surface, clients, m
     assert "Must be in the future." in said
     assert not APIKey.objects.exists()
     assert not LogEntry.objects.exclude(user__username="tests").exists()
+
+
+# --- a key's limits, set together with the key ------------------------------------
+
+
+def limits_of(key: APIKey) -> tuple:
+    from limits.selectors import limits_policy_for_key
+
+    policy = limits_policy_for_key(key_id=key.pk)
+    return (
+        None if policy is None else (policy.rpm_limit, policy.budget_tokens, policy.budget_period)
+    )
+
+
+@pytest.mark.parametrize("surface", ["admin site", "admin API"])
+def test_a_key_is_created_and_changed_with_its_limits_the_same_from_every_surface(
+    surface, clients, make_upstream
+):
+    upstream = make_upstream()
+    if surface == "admin site":
+        form = {"name": "agreed", "description": "", "upstreams": [str(upstream.pk)],
+                "rpm_limit": "30", "budget_tokens": "1000", "budget_period": "day"}  # fmt: skip
+        clients.admin.post(reverse("admin:keys_apikey_add"), form)
+        key = APIKey.objects.get(name="agreed")
+        form |= {"rpm_limit": "", "budget_tokens": "2000"}
+        url = reverse("admin:keys_apikey_change", args=[key.pk])
+        assert clients.admin.post(url, form).status_code == 302
+    else:
+        body = {"name": "agreed", "upstream_ids": [str(upstream.pk)], "rpm_limit": 30,
+                "budget_tokens": 1000, "budget_period": "day"}  # fmt: skip
+        remember_secret(clients.api.post("/admin/keys", body, format="json").json()["key"])
+        key = APIKey.objects.get(name="agreed")
+        change = {"rpm_limit": None, "budget_tokens": 2000}
+        assert clients.api.patch(f"/admin/keys/{key.pk}", change, format="json").status_code == 200
+    assert limits_of(key) == (None, 2000, "day")
+    user = SURFACE_USER[surface]
+    assert history(key) == [
+        (user, ADDITION, '[{"added": {}}]'),
+        (user, CHANGE, '[{"changed": {"fields": ["budget_tokens", "rpm_limit"]}}]'),
+    ]
+
+
+def test_the_keys_services_take_the_limits_in_the_same_transaction(make_upstream, make_key):
+    from keys.services import key_create, key_update
+    from limits.exceptions import InvalidLimits
+
+    upstream = make_upstream()
+    key, raw = key_create(actor="tests", name="limited", upstream_ids=[upstream.pk],
+                          limits={"rpm_limit": 5, "budget_period": "week"})  # fmt: skip
+    remember_secret(raw)
+    assert limits_of(key) == (5, None, "week")
+    key_update(actor="tests", key=key, name="renamed", limits={"budget_tokens": 9})
+    assert limits_of(key) == (5, 9, "week")
+    # A limit out of range refuses the whole action: no key, no rename, no history.
+    with pytest.raises(InvalidLimits):
+        key_create(actor="tests", name="refused", upstream_ids=[upstream.pk],
+                   limits={"rpm_limit": 2**31})  # fmt: skip
+    assert not APIKey.objects.filter(name="refused").exists()
+    before = history(key)
+    with pytest.raises(InvalidLimits):
+        key_update(actor="tests", key=key, name="again", limits={"tpm_limit": 10**20})
+    key.refresh_from_db()
+    assert (key.name, limits_of(key), history(key)) == ("renamed", (5, 9, "week"), before)
