@@ -113,6 +113,19 @@ def gateway_env(django_db_setup, django_db_blocker) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def collected_static(gateway_env, tmp_path_factory) -> Path:
+    """STATIC_ROOT after `collectstatic`, as the setup command leaves it (WhiteNoise serves
+    only collected files): made once per test process (3 s of two cores each time) for
+    every gunicorn that serves the admin's or /docs' static files."""
+    from gatewaysite.tests.browser import collect_static
+
+    static_root = tmp_path_factory.mktemp("static")
+    collect_static(static_root, gateway_env)
+    assert (static_root / "staticfiles.json").is_file()
+    return static_root
+
+
+@pytest.fixture(scope="session")
 def server_logs_dir(pytestconfig) -> Path:
     """Every live gunicorn's output, from every worker, lands here (the canary sweep reads it)."""
     from testing.parallel import run_dir

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from gatewaysite.tests.browser import chromium_page, collect_static, create_operator, log_in
+from gatewaysite.tests.browser import chromium_page, create_operator, log_in
 from testing.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
@@ -19,10 +19,8 @@ CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"
 
 
 @pytest.fixture(scope="session")
-def styled_gateway(gateway_env, start_gateway, tmp_path_factory):
-    static_root = tmp_path_factory.mktemp("static")
-    collect_static(static_root, gateway_env)
-    return start_gateway(workers=2, env={"STATIC_ROOT": str(static_root), "DEBUG": "false"})
+def styled_gateway(start_gateway, collected_static):
+    return start_gateway(workers=2, env={"STATIC_ROOT": str(collected_static), "DEBUG": "false"})
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewaysite.tests.browser import ROOT, chromium_page, collect_static, create_operator, log_in
+from gatewaysite.tests.browser import ROOT, chromium_page, create_operator, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -23,22 +23,15 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "data" / "test-arti
 
 
 @pytest.fixture(scope="module")
-def console_static(gateway_env, tmp_path_factory) -> Path:
-    static_root = tmp_path_factory.mktemp("console-static")
-    collect_static(static_root, gateway_env)
-    return static_root
-
-
-@pytest.fixture(scope="module")
-def console_gateway(start_gateway, console_static):
-    return start_gateway(workers=1, env={"STATIC_ROOT": str(console_static), "DEBUG": "false"})
+def console_gateway(start_gateway, collected_static):
+    return start_gateway(workers=1, env={"STATIC_ROOT": str(collected_static), "DEBUG": "false"})
 
 
 @pytest.fixture
-def fresh_gateway(start_gateway, console_static):
+def fresh_gateway(start_gateway, collected_static):
     """A gunicorn of its own, for a test that writes through the admin: the flush between
     tests gives content types new ids, which a worker that already served caches stale."""
-    return start_gateway(workers=1, env={"STATIC_ROOT": str(console_static), "DEBUG": "false"})
+    return start_gateway(workers=1, env={"STATIC_ROOT": str(collected_static), "DEBUG": "false"})
 
 
 def _seed(make_upstream, make_key) -> dict:

@@ -11,8 +11,6 @@ import time
 import pytest
 import requests
 
-from gatewaysite.tests.browser import collect_static
-
 PASSWORD = "right-pw-12345678"
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -50,13 +48,12 @@ def _v1_p50(route, count: int) -> float:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.full_cost_passwords  # the flood must cost what a real password check costs
 def test_a_login_flood_keeps_the_proxy_p50_within_twice_quiet(
-    start_gateway, make_route, django_user_model, gateway_env, tmp_path
+    start_gateway, make_route, django_user_model, collected_static
 ):
-    collect_static(tmp_path / "static", gateway_env)  # the login page needs its CSS
     # No throttling here: every attempt is hashed, as the first ones of any flood are.
     gateway = start_gateway(
         workers=2,
-        env={"LOGIN_FAILURE_LIMIT": "1000000", "STATIC_ROOT": str(tmp_path / "static")},
+        env={"LOGIN_FAILURE_LIMIT": "1000000", "STATIC_ROOT": str(collected_static)},
     )
     django_user_model.objects.create_superuser("op", "op@example.com", PASSWORD)
     route = make_route(provider="openai", gateway_url=gateway.url, timeout=5)
