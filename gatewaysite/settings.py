@@ -148,6 +148,8 @@ DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 DATABASE_URL = env.str("DATABASE_URL", default="")
 # Set by gunicorn.conf.py for its workers; see gatewaysite/db_upkeep.py.
 SQLITE_BACKGROUND_CHECKPOINT = env.bool("SQLITE_BACKGROUND_CHECKPOINT", default=False)
+# SQLite under gunicorn: the WAL's size at which the background thread empties it.
+SQLITE_WAL_LIMIT_MB = env.int("SQLITE_WAL_LIMIT_MB", default=64)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
 # PostgreSQL: after a failure to reach the database, seconds during which a worker
