@@ -47,7 +47,7 @@ def _v1_p50(route, count: int) -> float:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.full_cost_passwords  # the flood must cost what a real password check costs
-def test_a_login_flood_keeps_the_proxy_p50_within_twice_quiet(
+def test_a_login_flood_keeps_the_proxy_p50_within_four_times_quiet(
     start_gateway, make_route, django_user_model, collected_static
 ):
     # No throttling here: every attempt is hashed, as the first ones of any flood are.
@@ -73,4 +73,8 @@ def test_a_login_flood_keeps_the_proxy_p50_within_twice_quiet(
             thread.join(timeout=60)
     print(f"/v1 p50 quiet {quiet * 1000:.1f} ms, during the flood {flooded * 1000:.1f} ms")
     assert len(counts) >= 4  # the flood did hash passwords meanwhile
-    assert flooded <= 2 * quiet, (quiet, flooded, len(counts))
+    # Hashing on the event loop would hold each worker a few hundred milliseconds per
+    # attempt: a p50 of that order. Off the loop, the flood's threads still share the two
+    # cores with the workers (and with the suite's other test process): twice quiet
+    # failed a clean run at 2.2x (4.0 -> 8.7 ms), so four times is the bound.
+    assert flooded <= 4 * quiet, (quiet, flooded, len(counts))
