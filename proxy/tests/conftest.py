@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from testing.fake_provider import FakeProvider
+
+
+@pytest.fixture
+def client(settings):
+    """Django's test client, in process, as the gateway's own host (ALLOWED_HOSTS)."""
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    return Client(SERVER_NAME="127.0.0.1")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import json
 
 import pytest
 from django.db import OperationalError
-from django.test import Client
 
 from limits.models import Reservation
 from limits.selectors import limits_view_for_keys
@@ -21,12 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BODY = json.dumps(
     {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 50}
 )
-
-
-@pytest.fixture
-def client(settings):
-    settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    return Client(SERVER_NAME="127.0.0.1")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from limits.services import limits_set
@@ -23,12 +22,6 @@ from prices.services import price_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BODY = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]})
-
-
-@pytest.fixture
-def client(settings):
-    settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    return Client(SERVER_NAME="127.0.0.1")
 
 
 @pytest.fixture
