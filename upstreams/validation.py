@@ -129,10 +129,13 @@ def aliases_errors(value: object) -> list[str]:
         return ['Must be an object: {"name a client sends": "model sent upstream"}.']
     if len(value) > MAX_MODELS:
         return [f"Must have at most {MAX_MODELS} entries."]
-    # The names are matched exactly against what clients send, so any string is harmless
-    # there (a "*" is literal); what is sent upstream must be a model name.
-    for target in value.values():
-        errors = _model_name_errors(target, "aliased model")
+    # A name is matched exactly against the model a client sends (a "*" is literal), and
+    # what is sent upstream is a model too: both follow the model-name rule. (A NUL in a
+    # name was a 500 on PostgreSQL, which cannot store it in a JSON string.)
+    for name, target in value.items():
+        errors = _model_name_errors(name, "alias name") or _model_name_errors(
+            target, "aliased model"
+        )
         if errors:
             return errors
     return []

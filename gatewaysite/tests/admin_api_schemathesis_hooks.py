@@ -1,6 +1,6 @@
 """Schemathesis hooks for the admin API run (loaded through SCHEMATHESIS_HOOKS).
 
-Three things a schema cannot say, and only these:
+Four things a schema cannot say, and only these:
 
 - `upstream_ids` must name upstreams that exist and are active. Random UUIDs are
   schema-valid, so a positive (schema-valid) key body gets the id of an active
@@ -13,12 +13,15 @@ Three things a schema cannot say, and only these:
   `missing_required_header` check expects 401 for that one header (the clash that
   also excludes `ignored_auth`); the battery tests the 403. That single coverage
   case is skipped; the check still runs for every other header.
+- An upstream's alias names follow the model-name rule (OpenAPI 3.0 has no
+  `propertyNames` to say so): a positive upstream body keeps only the names that do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import uuid
 
 import requests
@@ -27,6 +30,9 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import CoveragePhaseData, CoverageScenario
 
 KEY_WRITES = {("POST", "/admin/keys"), ("PATCH", "/admin/keys/{id}")}
+UPSTREAM_WRITES = {("POST", "/admin/upstreams"), ("PUT", "/admin/upstreams/{id}"),
+                   ("PATCH", "/admin/upstreams/{id}")}  # fmt: skip
+MODEL_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # upstreams.validation.MODEL_NAME_PATTERN
 PRICE_WRITES = {("POST", "/admin/prices"), ("PUT", "/admin/prices/{id}"),
                 ("PATCH", "/admin/prices/{id}")}  # fmt: skip
 
@@ -98,4 +104,12 @@ def map_case(context, case):
         and _body_is_positive(case)
     ):
         case.body["upstream_id"] = _active_upstream_id()
+    if (
+        (case.method.upper(), case.operation.path) in UPSTREAM_WRITES
+        and isinstance(case.body, dict)
+        and isinstance(case.body.get("aliases"), dict)
+        and _body_is_positive(case)
+    ):
+        aliases = case.body["aliases"]
+        case.body["aliases"] = {k: v for k, v in aliases.items() if MODEL_NAME.fullmatch(k)}
     return case

@@ -237,7 +237,8 @@ class UpstreamCreateSerializer(serializers.Serializer):
     )
     aliases = AliasesField(
         required=False,
-        help_text='{"name a client sends": "model sent upstream"}; only `model` is rewritten.',
+        help_text='{"name a client sends": "model sent upstream"}; only `model` is rewritten. '
+        "Names follow the model-name rule too: 1-200 characters, no control characters.",
     )
     priority = StrictIntegerField(
         required=False,

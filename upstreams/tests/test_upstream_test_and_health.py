@@ -90,6 +90,9 @@ def test_routing_fields_round_trip_and_are_validated(api):
         {"models": [""]},
         {"aliases": ["fast"]},
         {"aliases": {"fast": ""}},
+        {"aliases": {"": "gpt-4o"}},
+        {"aliases": {"fa\u0000st": "gpt-4o"}},  # a 500 on PostgreSQL before
+        {"aliases": {"fa\nst": "gpt-4o"}},
     ):
         response = api.patch(f"/admin/upstreams/{got['id']}", bad, format="json")
         assert_error(response, 400, "validation_error")
