@@ -20,8 +20,9 @@ from testing.helpers import ROOT, free_port, remember_secret, wait_until
 
 # The live-gateway fixtures (fake provider, routes, SDK clients) every app's tests share,
 # what lets the suite run on several cores (the run folder, the `last` tests' order), and
-# which tests the PostgreSQL half runs (`--database-tests-only`).
-pytest_plugins = ["testing.live", "testing.parallel", "testing.halves"]
+# which tests the PostgreSQL half runs (`--database-tests-only`), and how the tables are
+# emptied after a test that commits (`testing/flush.py`).
+pytest_plugins = ["testing.live", "testing.parallel", "testing.halves", "testing.flush"]
 
 
 def _database_url_for_subprocess() -> str:
