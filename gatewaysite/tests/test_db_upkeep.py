@@ -25,8 +25,10 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _migrated(tmp_path: Path) -> Path:
-    db = tmp_path / "migrated.sqlite3"
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """A migrated SQLite file, made once for the module's tests (each copies it)."""
+    db = tmp_path_factory.mktemp("upkeep") / "migrated.sqlite3"
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
@@ -60,10 +62,9 @@ def _main_file_changes(start_gateway, migrated: Path, *, background: bool) -> bo
         gateway.stop()
 
 
-def test_the_wal_is_checkpointed_in_the_background_and_only_there(start_gateway, tmp_path):
+def test_the_wal_is_checkpointed_in_the_background_and_only_there(start_gateway, migrated):
     if connection.vendor != "sqlite":
         pytest.skip("SQLite-only (runs in the SQLite half of the suite)")
-    migrated = _migrated(tmp_path)
     assert _main_file_changes(start_gateway, migrated, background=True)
     assert not _main_file_changes(start_gateway, migrated, background=False)
 
@@ -97,7 +98,9 @@ def test_broken_pooled_connections_never_reach_a_request(start_gateway):
         gateway.stop()
 
 
-def test_under_steady_traffic_the_wal_is_emptied_once_past_its_limit(start_gateway, tmp_path):
+def test_under_steady_traffic_the_wal_is_emptied_once_past_its_limit(
+    start_gateway, migrated, tmp_path
+):
     """A PASSIVE checkpoint alone never restarts the WAL while some request is always
     reading (one minute of bench load left a 354 MB WAL beside a 13 MB database); past
     SQLITE_WAL_LIMIT_MB the background thread empties it, load or not. A WAL file only
@@ -105,7 +108,7 @@ def test_under_steady_traffic_the_wal_is_emptied_once_past_its_limit(start_gatew
     if connection.vendor != "sqlite":
         pytest.skip("SQLite-only (runs in the SQLite half of the suite)")
     db = tmp_path / "wal-limit.sqlite3"
-    shutil.copyfile(_migrated(tmp_path), db)
+    shutil.copyfile(migrated, db)
     gateway = start_gateway(
         workers=2,
         env={
