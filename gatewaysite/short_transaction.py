@@ -39,7 +39,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 
 
@@ -113,16 +113,19 @@ class _SQLiteCursor:
 def hot_path_cursor() -> Iterator[object]:
     """A cursor for a hot-path statement: sqlite3's own on SQLite outside atomic blocks
     and query logging, Django's everywhere else."""
-    if connection.vendor != "sqlite" or connection.queries_logged or connection.in_atomic_block:
-        with connection.cursor() as cursor:
+    # The connection itself, not the `connection` proxy, whose every attribute costs an
+    # asgiref Local lookup (about 1 µs): this reads nine.
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "sqlite" or conn.queries_logged or conn.in_atomic_block:
+        with conn.cursor() as cursor:
             yield cursor
         return
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        cursor = connection.connection.cursor()
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        cursor = conn.connection.cursor()
         try:
-            yield _SQLiteCursor(cursor, _sqlite_timeout(connection.settings_dict))
+            yield _SQLiteCursor(cursor, _sqlite_timeout(conn.settings_dict))
         finally:
             cursor.close()
 
@@ -148,14 +151,15 @@ def short_transaction() -> Iterator[object]:
     On SQLite, BEGIN IMMEDIATE: the write lock is taken up front, as settings'
     transaction_mode does for Django's own transactions (no upgrade deadlock).
     """
-    if connection.in_atomic_block or not connection.get_autocommit():
-        with transaction.atomic(), connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.in_atomic_block or not conn.get_autocommit():
+        with transaction.atomic(), conn.cursor() as cursor:
             yield cursor
         return
     abandoned = False
     try:
         with hot_path_cursor() as cursor:
-            write(cursor, "BEGIN IMMEDIATE" if connection.vendor == "sqlite" else "BEGIN")
+            write(cursor, "BEGIN IMMEDIATE" if conn.vendor == "sqlite" else "BEGIN")
             committed = False
             try:
                 yield cursor
@@ -169,7 +173,7 @@ def short_transaction() -> Iterator[object]:
         # connection (on SQLite it holds the write lock against every other worker, and
         # Django, seeing autocommit, would never end it): the connection goes with it.
         if abandoned:
-            connection.close()
+            conn.close()
 
 
 def _rolled_back(cursor) -> bool:
