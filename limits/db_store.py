@@ -29,6 +29,7 @@ from decimal import Decimal
 from django.db import connection
 
 from gatewaysite.short_transaction import short_transaction
+from limits import counters  # which imports this module: its names are read at call time
 from limits.exceptions import RateLimited
 from limits.models import Reservation, SecondCount, Spend
 
@@ -196,16 +197,14 @@ class DatabaseAdmission:
 
     def ticket(self, outcome: tuple):
         """The admitted request's Ticket; or the refusal, worded from the same counts."""
-        from limits.counters import Ticket, check_budget, check_rates
-
         reservation_id, admitted, counts, spent = outcome
         policy, now = self.policy, self.now
         if not admitted:
-            check_rates(policy, counts, now)
+            counters.check_rates(policy, counts, now)
             if _has_budget(policy):
-                check_budget(policy, self.demand, counts, spent, now)
+                counters.check_budget(policy, self.demand, counts, spent, now)
             raise RateLimited("The key's limits refused this request", retry_after=1)
-        return Ticket(
+        return counters.Ticket(
             reservation_id=reservation_id,
             policy=policy,
             demand=self.demand,

@@ -149,13 +149,8 @@ def limits_admission(
                 input_bound=input_bound,
                 output_bound=output_bound,
             )
-    now = timezone.now()
-    demand = Demand(
-        tokens=tokens,
-        usd=usd,
-        window_start=windows.window_start(policy.budget_period, now),
-        resets_at=windows.window_end(policy.budget_period, now),
-    )
+    start, resets_at = windows.window_bounds(policy.budget_period, timezone.now())
+    demand = Demand(tokens=tokens, usd=usd, window_start=start, resets_at=resets_at)
     return Admission(policy=policy, demand=demand, hold_seconds=settings.PROXY_MAX_STREAM_SECONDS)
 
 

@@ -7,6 +7,7 @@ or "total" (one window since the epoch, which never resets).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 
 DAY = "day"
@@ -46,6 +47,18 @@ def window_end(period: str, at: dt.datetime) -> dt.datetime | None:
     if period == MONTH:
         return (start + dt.timedelta(days=32)).replace(day=1)
     return None
+
+
+def window_bounds(period: str, at: dt.datetime) -> tuple[dt.datetime, dt.datetime | None]:
+    """(window_start, window_end) of the window that holds `at`: worked out once per UTC
+    day and period, since every admission asks (about 15 µs of datetime arithmetic)."""
+    return _bounds_on(period, at.astimezone(dt.UTC).date())
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds_on(period: str, day: dt.date) -> tuple[dt.datetime, dt.datetime | None]:
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return window_start(period, midnight), window_end(period, midnight)
 
 
 def seconds_until(later: dt.datetime | float, now: dt.datetime | float) -> int:

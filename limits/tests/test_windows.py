@@ -33,12 +33,14 @@ def at(*args) -> dt.datetime:
 def test_window_holds_the_moment_and_resets_at_its_end(period, moment, start, end):
     assert windows.window_start(period, moment) == start
     assert windows.window_end(period, moment) == end
+    assert windows.window_bounds(period, moment) == (start, end)
 
 
 def test_a_time_in_another_zone_is_placed_in_its_utc_day():
     tokyo = dt.timezone(dt.timedelta(hours=9))
     moment = dt.datetime(2026, 12, 2, 8, 0, tzinfo=tokyo)  # 2026-12-01 23:00 UTC
     assert windows.window_start("day", moment) == at(2026, 12, 1)
+    assert windows.window_bounds("day", moment) == (at(2026, 12, 1), at(2026, 12, 2))
 
 
 @pytest.mark.parametrize(
