@@ -84,9 +84,12 @@ class GatewayProcess:
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 
-    def stop(self, *, grace: float = 15) -> None:
+    def stop(self, *, grace: float = 15, quick: bool = False) -> None:
+        """Graceful (SIGTERM): what is in flight finishes. Quick (SIGQUIT) drops it, and
+        does not wait for the workers' connection pools, which retry for up to 5 s while
+        the database is unreachable."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGQUIT if quick else signal.SIGTERM)
             try:
                 self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:

@@ -43,7 +43,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(start_gateway):
         assert ready.status_code == 503
         assert ready.headers["Content-Type"].startswith("application/json")
     finally:
-        gateway.stop()
+        gateway.stop(quick=True)
 
 
 def test_api_paths_never_answer_html(live_gateway, transactional_db):
