@@ -41,6 +41,8 @@ def _database_url_for_subprocess() -> str:
 class GatewayProcess:
     """A gunicorn serving the gateway against the test database. Output goes to a file."""
 
+    SETTLE_SECONDS = 2.0
+
     def __init__(self, *, env: dict[str, str], workers: int, log_path: Path, extra_args=()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -85,11 +87,18 @@ class GatewayProcess:
         self.proc.send_signal(sig)
 
     def stop(self, *, grace: float = 15, quick: bool = False) -> None:
-        """Graceful (SIGTERM): what is in flight finishes. Quick (SIGQUIT) drops it, and
-        does not wait for the workers' connection pools, which retry for up to 5 s while
-        the database is unreachable."""
+        """Graceful (SIGTERM) first: what is in flight finishes. A test stops its gunicorn
+        once its requests are answered, so after SETTLE_SECONDS what is left is only the idle
+        keep-alive connections of responses the test still holds, which a graceful
+        shutdown would wait for (up to GUNICORN_KEEPALIVE, 5 s): then it is made quick
+        (SIGQUIT). quick=True starts quick, and also skips the workers' connection pools,
+        which retry for up to 5 s while the database is unreachable."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGQUIT if quick else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=self.SETTLE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGQUIT)
             try:
                 self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
@@ -164,7 +173,7 @@ def start_gateway(gateway_env, server_logs_dir):
         if proc.proc.poll() is None:
             proc.signal(signal.SIGQUIT)
     for proc in started:
-        proc.stop(grace=3)
+        proc.stop(grace=3, quick=True)
 
 
 @pytest.fixture(scope="session")
