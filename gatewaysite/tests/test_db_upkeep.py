@@ -28,6 +28,8 @@ def _digest(path: Path) -> str:
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory) -> Path:
     """A migrated SQLite file, made once for the module's tests (each copies it)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-only (runs in the SQLite half of the suite)")
     db = tmp_path_factory.mktemp("upkeep") / "migrated.sqlite3"
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
@@ -63,8 +65,6 @@ def _main_file_changes(start_gateway, migrated: Path, *, background: bool) -> bo
 
 
 def test_the_wal_is_checkpointed_in_the_background_and_only_there(start_gateway, migrated):
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite-only (runs in the SQLite half of the suite)")
     assert _main_file_changes(start_gateway, migrated, background=True)
     assert not _main_file_changes(start_gateway, migrated, background=False)
 
@@ -105,8 +105,6 @@ def test_under_steady_traffic_the_wal_is_emptied_once_past_its_limit(
     reading (one minute of bench load left a 354 MB WAL beside a 13 MB database); past
     SQLITE_WAL_LIMIT_MB the background thread empties it, load or not. A WAL file only
     ever shrinks by that truncation, so seeing it shrink under load is the proof."""
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite-only (runs in the SQLite half of the suite)")
     db = tmp_path / "wal-limit.sqlite3"
     shutil.copyfile(migrated, db)
     gateway = start_gateway(
