@@ -40,8 +40,8 @@ def failing(monkeypatch, *statements: str):
             return self._cursor.execute(sql, params)
 
     @contextlib.contextmanager
-    def cursor():
-        with real() as inner:
+    def cursor(*args):
+        with real(*args) as inner:
             yield Cursor(inner)
 
     monkeypatch.setattr(module, "hot_path_cursor", cursor)
