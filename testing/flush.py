@@ -5,8 +5,8 @@ A pytest plugin, loaded by the root conftest. After every test that commits (the
 every table with one TRUNCATE. On PostgreSQL a TRUNCATE gives each table and index a new
 file, and its commit waits for the disk to sync them all: 0.3-0.6 s per test on the test
 machine (4 ms per sync), minutes over the PostgreSQL half of the suite. The tests leave a
-few rows behind, which DELETE removes in about 4 ms, and a DELETE does not wait for the
-ACCESS EXCLUSIVE lock that a TRUNCATE needs while a live gunicorn holds a connection.
+few rows behind, which DELETE removes in about 4 ms; nor does a DELETE need the ACCESS
+EXCLUSIVE lock of a TRUNCATE, which waits for any transaction still open on the table.
 
 The result is the same empty tables: Django's foreign keys on PostgreSQL are checked at
 commit (DEFERRABLE INITIALLY DEFERRED), so the order of the DELETEs does not matter, and
