@@ -15,6 +15,7 @@ import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
 
+from gatewaysite.pgbackend.cooperative import cooperate_with_gevent
 from gatewaysite.pgbackend.pool import connection_check
 
 
@@ -46,6 +47,7 @@ def _record(*, ok: bool) -> None:
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params):
+        cooperate_with_gevent()
         _admit()
         try:
             connection = self._checked(conn_params)
