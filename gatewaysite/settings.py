@@ -160,8 +160,10 @@ DB_RETRY_SECONDS = env.float("DB_RETRY_SECONDS", default=1.0)
 DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
 # PostgreSQL behind PgBouncer in transaction pooling: consecutive transactions of one
 # connection may run on different server connections, so no server-side prepared
-# statements (psycopg prepares a query it has run five times) and no startup options
-# (PgBouncer refuses them; set synchronous_commit on the role instead, see Scaling out).
+# statements and no startup options (PgBouncer refuses them; set synchronous_commit on
+# the role instead, see Scaling out). Django turns psycopg's prepared statements off
+# unless OPTIONS sets prepare_threshold; turning them on (5) showed no gain in section 5
+# of the bench (2026-12-01), so they stay off everywhere.
 DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
 
 
