@@ -161,9 +161,10 @@ DB_SYNCHRONOUS_COMMIT = env.bool("DB_SYNCHRONOUS_COMMIT", default=False)
 # PostgreSQL behind PgBouncer in transaction pooling: consecutive transactions of one
 # connection may run on different server connections, so no server-side prepared
 # statements and no startup options (PgBouncer refuses them; set synchronous_commit on
-# the role instead, see Scaling out). Django turns psycopg's prepared statements off
-# unless OPTIONS sets prepare_threshold; turning them on (5) showed no gain in section 5
-# of the bench (2026-12-01), so they stay off everywhere.
+# the role instead, see Scaling out). Otherwise the hot path's statements, which run on
+# psycopg's own cursor (gatewaysite/short_transaction.py), are prepared on a connection
+# once it has run them five times; Django's own cursor binds values on the client and
+# never prepares.
 DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
 
 
@@ -198,7 +199,7 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
             if DB_SYNCHRONOUS_COMMIT or DB_PGBOUNCER
             else {"options": "-c synchronous_commit=off"}
         ),
-        **({"prepare_threshold": None} if DB_PGBOUNCER else {}),
+        "prepare_threshold": None if DB_PGBOUNCER else 5,
         # A bounded pool: one process holds at most DB_POOL_MAX_SIZE connections,
         # however many requests (or greenlets) it serves.
         "pool": {
