@@ -8,6 +8,7 @@ visible to the gunicorn processes, which share the test database.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -142,14 +143,20 @@ def gateway_env(django_db_setup, django_db_blocker) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def collected_static(gateway_env, tmp_path_factory) -> Path:
+def collected_static(gateway_env, pytestconfig) -> Path:
     """STATIC_ROOT after `collectstatic`, as the setup command leaves it (WhiteNoise serves
-    only collected files): made once per test process (3 s of two cores each time) for
-    every gunicorn that serves the admin's or /docs' static files."""
+    only collected files), for every gunicorn that serves the admin's or /docs' static
+    files: made once per run (3 s of two cores) in the run folder, by the first test
+    process that needs it, while the others wait on its lock and then use it."""
     from gatewaysite.tests.browser import collect_static
+    from testing.parallel import run_dir
 
-    static_root = tmp_path_factory.mktemp("static")
-    collect_static(static_root, gateway_env)
+    static_root = run_dir(pytestconfig) / "static"
+    with open(run_dir(pytestconfig) / "static.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        # collectstatic writes its manifest last: without it, the folder is unfinished
+        if not (static_root / "staticfiles.json").is_file():
+            collect_static(static_root, gateway_env)
     assert (static_root / "staticfiles.json").is_file()
     return static_root
 
