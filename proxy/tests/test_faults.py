@@ -15,7 +15,6 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
@@ -42,22 +41,6 @@ MESSAGES = {
 }
 PROMPT_TOKENS = 11  # the fake provider's default
 CHUNKS = 3
-
-
-def _worker_pids(master_pid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command may contain spaces; fields after the last ")" are fixed
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == master_pid:
-            pids.append(int(entry.name))
-    return pids
 
 
 def _rows_finished(expected: int) -> bool:
@@ -328,7 +311,7 @@ def test_a_killed_worker_leaves_its_rows_visible_as_unfinished(
 
     pool, futures = _start_streams(gateway.url, headers, 3)
     wait_until(lambda: RequestLog.objects.count() == 3, timeout=10, message="streams not started")
-    for pid in _worker_pids(gateway.proc.pid):
+    for pid in gateway.worker_pids():
         os.kill(pid, signal.SIGKILL)
     results = [f.result(timeout=30) for f in futures]
     pool.shutdown()
