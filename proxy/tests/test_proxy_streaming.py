@@ -51,7 +51,10 @@ def test_an_anthropic_stream_also_arrives_as_it_is_made(anthropic_route):
     ) as stream:
         for _text in stream.text_stream:
             arrivals.append(time.monotonic() - started)
-    assert arrivals[0] < 1.0 and arrivals[-1] - arrivals[0] > 0.8, arrivals
+    # Made from ~0.2 s to ~1.2 s. The first arrives before the last is made, and they stay
+    # spread out (a buffered answer arrives all at once). On a loaded machine the first
+    # two were once held together until 0.55 s, so the spread asked for is half the 1 s.
+    assert arrivals[0] < 1.0 and arrivals[-1] - arrivals[0] > 0.5, arrivals
 
 
 def _stream_until_it_breaks(route, scenario: str) -> list[str]:
