@@ -26,6 +26,7 @@ from bench.harness import (
     cpu_seconds,
     fresh_database,
     say,
+    server_pids,
 )
 from bench.loadgen import percentile
 from bench.profile import Profiler
@@ -268,6 +269,7 @@ def run_features(
             "cpu_ms": [],
             "wal_bytes": [],
             "commits": [],
+            "server_cpu_ms": [],
             "errors": series[name].errors,
         }
     for round_ in range(args.feature_rounds):
@@ -293,6 +295,7 @@ def run_features(
             before = cpu_seconds(gunicorn.pids())
             split_before = {pid: cpu_seconds([pid]) for pid in gunicorn.pids()}
             pg_before = pg_counters(db)
+            server_before = cpu_seconds(server_pids()) if pg_before else None
             s = asyncio.run(
                 loadgen.concurrent(
                     target.host, target.port, data, concurrency=64, duration=args.duration
@@ -305,6 +308,9 @@ def run_features(
                 # databases' WAL): an upper figure on a shared machine.
                 found["wal_bytes"].append((pg_after[0] - pg_before[0]) / s.count)
                 found["commits"].append((pg_after[1] - pg_before[1]) / s.count)
+                found["server_cpu_ms"].append(
+                    (cpu_seconds(server_pids()) - server_before) * 1000 / s.count
+                )
             found["rates"].append(s.rate)
             found["cpu_ms"].append((cpu_seconds(gunicorn.pids()) - before) * 1000 / max(1, s.count))
             found["errors"] += s.errors

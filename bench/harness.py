@@ -96,6 +96,21 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def server_pids(command: str = "postgres") -> list[int]:
+    """Every process of a server by its command name (PostgreSQL's backends, its WAL
+    writer, checkpointer and autovacuum): what the server spends, whoever it serves."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == command:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
 def descriptors(pid: int, path: str) -> tuple[int, int]:
     """(descriptors open on `path`, sockets) of one process."""
     on_path = sockets = 0

@@ -213,12 +213,13 @@ def build_rows(results: list[PassResult], args) -> list[tuple[str, ...]]:
                 "" if name == "plain" else ">= 85% of no limits",
             )
             row(
-                "  PostgreSQL: WAL bytes / transactions per request",
+                "  PostgreSQL: WAL bytes / transactions / server CPU ms per request",
                 "",
                 feature(
                     name,
                     lambda f: (
                         f"{median(f['wal_bytes']):.0f} / {median(f['commits']):.1f}"
+                        f" / {median(f['server_cpu_ms']):.2f}"
                         if f["wal_bytes"]
                         else "-"
                     ),
@@ -286,6 +287,7 @@ def raw_figures(r: PassResult) -> dict:
                 "cpu_ms": f["cpu_ms"],
                 "wal_bytes": f["wal_bytes"],
                 "commits": f["commits"],
+                "server_cpu_ms": f["server_cpu_ms"],
                 "errors": f["errors"],
                 "cpu_split": f.get("cpu_split", []),
             }
