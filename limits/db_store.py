@@ -9,10 +9,12 @@ Per lineage (one KeyLimits row):
   Spend        what each budget window spent, as recorded
 
 Admission locks the lineage's KeyLimits row, prunes, counts, decides and reserves, in
-one transaction: on PostgreSQL one call of the `limits_admit` function (migration 0002),
+one transaction: on PostgreSQL one call of the `limits_admit` function (migration 0004),
 one round trip; on SQLite one short IMMEDIATE transaction (its write lock is the lock).
 Settlement only adds and deletes (no read, no lock: increments commute), so it can ride
-in the same statement as the log row's last write (`settle_statements`).
+in the same statement as the log row's last write (`settle_statements`). It never waits
+for an admission: the lineage's row is locked FOR NO KEY UPDATE, which the foreign-key
+check of a window's first Spend row passes (FOR UPDATE made the two deadlock).
 
 Through the ORM, admission took 3.2 ms p50 on SQLite and 3.9 ms on PostgreSQL
 (in-process, loaded machine), and counted every row of the rolling minute (tens of
@@ -273,7 +275,7 @@ def _sqlite_count_sql(rates: bool, live: bool, spend: bool) -> str:
 
 
 def _fits(policy, demand, counts: dict, spent: tuple[int, Decimal]) -> bool:
-    """The admission rule, as limits_admit (migration 0002) has it for PostgreSQL."""
+    """The admission rule, as limits_admit (migration 0004) has it for PostgreSQL."""
     if policy.rpm_limit is not None and counts["recent"] >= policy.rpm_limit:
         return False
     if policy.tpm_limit is not None and counts["recent_tokens"] >= policy.tpm_limit:

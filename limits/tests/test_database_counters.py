@@ -4,15 +4,18 @@ per second, in-flight reservations that expire, and settlement's adjustments."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection, connections, transaction
 
 from limits import db_store, windows
 from limits.counters import Demand, counters_window_totals
 from limits.exceptions import BudgetExceeded, RateLimited
 from limits.selectors import limits_policy_for_key
 from limits.services import limits_set
+from testing.helpers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +100,58 @@ def test_a_budget_counts_spend_and_reservations_and_shows_them(make_key):
         admit(policy, T0 + 1, tokens=400, usd=Decimal("0.40"))
     settle(second, tokens=0, usd=Decimal(0))
     admit(policy, T0 + 2, tokens=400, usd=Decimal("0.40"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_settlement_opening_a_budget_window_and_an_admission_never_deadlock(make_key):
+    """A settlement that holds the second's counter and then records the window's first
+    spend (a new row, whose foreign key PostgreSQL checks by sharing the lineage's row)
+    while an admission holds the lineage and waits for that counter: with the lineage
+    locked FOR UPDATE, the two waited for each other until PostgreSQL killed one of them
+    (a request refused or its settlement lost). The admission's lock must leave the
+    foreign key's check free."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes one write lock for the whole file: nothing to wait for crosswise")
+    policy = policy_of(make_key, rpm_limit=1000, budget_tokens=10**9)
+    earlier = admit(policy, T0, tokens=10)
+    statements = db_store.settle_statements(ticket=earlier, tokens=5, usd=None)
+    *first, spend = statements
+    assert "limits_spend" in spend[0]  # the window's first spend is the settlement's last write
+
+    admitted = []
+
+    def admission():
+        try:
+            admitted.append(admit(policy, T0 + 0.5, tokens=10))  # the same second's counter
+        except Exception as exc:  # noqa: BLE001 - reported below
+            admitted.append(exc)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic(), connection.cursor() as settler:
+        for sql, params in first:  # holds the reservation and the second's counter
+            settler.execute(sql, params)
+        waiting = threading.Thread(target=admission)
+        waiting.start()
+        wait_until(
+            lambda: _waiting_on_a_lock("limits_admit("),
+            timeout=10,
+            message="the admission never waited for the second's counter",
+        )
+        settler.execute(*spend)  # the new spend row's foreign key check
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert len(admitted) == 1 and not isinstance(admitted[0], Exception), admitted
+    totals = counters_window_totals(windows_of={policy.id: WINDOW})[(policy.id, WINDOW)]
+    assert totals[0] == 5  # the settlement was recorded
+
+
+def _waiting_on_a_lock(query_part: str) -> bool:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction's view is kept
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND position(%s in query) > 0 AND pid <> pg_backend_pid()",
+            [query_part],
+        )
+        return cursor.fetchone()[0] > 0
