@@ -73,7 +73,7 @@ def limits_set(*, key, **fields: Any) -> KeyLimits | None:
         for key_id in _lineage(key):
             KeyLimitsLink.objects.update_or_create(key_id=key_id, defaults={"limits": limits})
     else:
-        limits = KeyLimits.objects.select_for_update().get(pk=link.limits_id)
+        limits = KeyLimits.objects.select_for_update(no_key=True).get(pk=link.limits_id)
     for name, value in fields.items():
         setattr(limits, name, value if name != "budget_period" or value else windows.MONTH)
     limits.save()
