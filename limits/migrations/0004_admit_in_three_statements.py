@@ -1,3 +1,5 @@
+import importlib
+
 from django.db import migrations
 
 # limits_admit, same rule and same answers, with two changes.
@@ -89,69 +91,6 @@ END
 $$;
 """
 
-# The function as migration 0002 made it, with 0003's setting.
-PREVIOUS_FUNCTION = """
-CREATE OR REPLACE FUNCTION limits_admit(
-    p_limits uuid, p_now double precision, p_expires double precision,
-    p_window timestamptz, p_tokens bigint, p_usd numeric,
-    p_rpm bigint, p_tpm bigint, p_parallel bigint, p_budget_tokens bigint, p_budget_usd numeric,
-    p_rates boolean, p_live boolean, p_spend boolean
-) RETURNS TABLE (
-    o_reservation bigint, o_admitted boolean, o_recent bigint, o_recent_tokens numeric,
-    o_oldest bigint, o_in_flight bigint, o_reserved_tokens numeric, o_reserved_usd numeric,
-    o_spent_tokens bigint, o_spent_usd numeric
-) LANGUAGE plpgsql SET enable_bitmapscan = off AS $$
-DECLARE
-    v_second bigint := floor(p_now)::bigint;
-BEGIN
-    PERFORM 1 FROM limits_keylimits WHERE id = p_limits FOR UPDATE;
-    o_recent := 0; o_recent_tokens := 0; o_in_flight := 0;
-    o_reserved_tokens := 0; o_reserved_usd := 0; o_spent_tokens := 0; o_spent_usd := 0;
-    IF p_rates THEN
-        DELETE FROM limits_secondcount WHERE limits_id = p_limits AND at_second < v_second - 60;
-        SELECT coalesce(sum(requests), 0), coalesce(sum(tokens), 0), min(at_second)
-          INTO o_recent, o_recent_tokens, o_oldest
-          FROM limits_secondcount WHERE limits_id = p_limits;
-    END IF;
-    IF p_live THEN
-        DELETE FROM limits_reservation WHERE limits_id = p_limits AND expires_at <= p_now;
-        SELECT count(*),
-               coalesce(sum(tokens) FILTER (WHERE window_start = p_window), 0),
-               coalesce(sum(usd) FILTER (WHERE window_start = p_window), 0)
-          INTO o_in_flight, o_reserved_tokens, o_reserved_usd
-          FROM limits_reservation WHERE limits_id = p_limits;
-    END IF;
-    IF p_spend THEN
-        SELECT coalesce(max(spent_tokens), 0), coalesce(max(spent_usd), 0)
-          INTO o_spent_tokens, o_spent_usd
-          FROM limits_spend WHERE limits_id = p_limits AND window_start = p_window;
-    END IF;
-    o_admitted := NOT (
-        (p_rpm IS NOT NULL AND o_recent >= p_rpm)
-        OR (p_tpm IS NOT NULL AND o_recent_tokens >= p_tpm)
-        OR (p_parallel IS NOT NULL AND o_in_flight >= p_parallel)
-        OR (p_budget_tokens IS NOT NULL AND p_tokens > 0
-            AND p_tokens > p_budget_tokens - o_spent_tokens - o_reserved_tokens)
-        OR (p_budget_usd IS NOT NULL AND p_usd IS NOT NULL
-            AND p_usd > p_budget_usd - o_spent_usd - o_reserved_usd)
-    );
-    IF o_admitted AND p_live THEN
-        INSERT INTO limits_reservation (limits_id, expires_at, window_start, tokens, usd)
-        VALUES (p_limits, p_expires, p_window, p_tokens, p_usd)
-        RETURNING id INTO o_reservation;
-    END IF;
-    IF o_admitted AND p_rates THEN
-        INSERT INTO limits_secondcount (limits_id, at_second, requests, tokens)
-        VALUES (p_limits, v_second, 1, p_tokens)
-        ON CONFLICT (limits_id, at_second) DO UPDATE
-        SET requests = limits_secondcount.requests + 1,
-            tokens = limits_secondcount.tokens + EXCLUDED.tokens;
-    END IF;
-    RETURN NEXT;
-END
-$$;
-"""
-
 
 def admit_in_three_statements(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
@@ -159,8 +98,11 @@ def admit_in_three_statements(apps, schema_editor):
 
 
 def admit_in_eight_statements(apps, schema_editor):
+    # Back to the function as migration 0002 made it, with 0003's setting.
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PREVIOUS_FUNCTION)
+        previous = importlib.import_module("limits.migrations.0002_counts_per_second")
+        schema_editor.execute(previous.ADMIT_FUNCTION)
+        schema_editor.execute("ALTER FUNCTION limits_admit SET enable_bitmapscan = off")
 
 
 class Migration(migrations.Migration):
