@@ -13,8 +13,10 @@ one transaction: on PostgreSQL one call of the `limits_admit` function (migratio
 one round trip; on SQLite one short IMMEDIATE transaction (its write lock is the lock).
 Settlement only adds and deletes (no read, no lock: increments commute), so it can ride
 in the same statement as the log row's last write (`settle_statements`). It never waits
-for an admission: the lineage's row is locked FOR NO KEY UPDATE, which the foreign-key
-check of a window's first Spend row passes (FOR UPDATE made the two deadlock).
+for the lineage's lock: admission locks the row FOR NO KEY UPDATE, which the foreign-key
+check of a window's first Spend row passes (with FOR UPDATE, a settlement waiting there
+while holding the second's counter, and an admission waiting for that counter while
+holding the lock, deadlocked).
 
 Through the ORM, admission took 3.2 ms p50 on SQLite and 3.9 ms on PostgreSQL
 (in-process, loaded machine), and counted every row of the rolling minute (tens of
