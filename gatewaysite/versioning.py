@@ -97,6 +97,12 @@ class VersionStamp(models.Model):
         return row[0] if row else None
 
     @classmethod
+    def current_sql(cls) -> str:
+        """The SELECT that current() runs, to read the version inside another statement
+        (as a scalar subquery); its value compares equal to current()'s."""
+        return cls._current_sql()
+
+    @classmethod
     def _current_sql(cls) -> str:
         table = connection.ops.quote_name(cls._meta.db_table)
         return f"SELECT version FROM {table} WHERE id = 1"  # noqa: S608 - our own table name

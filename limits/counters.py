@@ -160,6 +160,18 @@ def counters_settle_statements(
     return db_store.settle_statements(ticket=ticket, tokens=tokens, usd=usd)
 
 
+def counters_respend_statements(
+    *, ticket: Ticket, usd_before: Decimal | None, usd_after: Decimal | None
+) -> list[tuple[str, list]]:
+    """The database writes that change a settled ticket's spend from usd_before to
+    usd_after, to run with another write; with the counters in Redis, changes it there
+    now and returns none."""
+    if settings.REDIS_URL:
+        redis_store.respend(ticket=ticket, usd_before=usd_before, usd_after=usd_after)
+        return []
+    return db_store.respend_statements(ticket=ticket, usd_before=usd_before, usd_after=usd_after)
+
+
 def counters_window_totals(*, windows_of: dict) -> dict:
     """{(limits_id, window_start): (spent_tokens, spent_usd, reserved_tokens, reserved_usd)}
     for each lineage's window in `windows_of` ({limits_id: window_start})."""

@@ -315,17 +315,29 @@ def settle_statements(*, ticket, tokens: int, usd: Decimal | None) -> list[tuple
             )
         )
     if _has_budget(policy):
-        spend = _table(Spend)
-        statements.append(
-            (
-                f"INSERT INTO {spend} (limits_id, window_start, spent_tokens, spent_usd) "  # noqa: S608
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (limits_id, window_start) DO UPDATE "
-                f"SET spent_tokens = {spend}.spent_tokens + excluded.spent_tokens, "
-                f"spent_usd = {spend}.spent_usd + excluded.spent_usd",
-                [limits_id, window, tokens, usd or Decimal(0)],
-            )
-        )
+        statements.append(_spend_statement(limits_id, window, tokens, usd or Decimal(0)))
     return statements
+
+
+def respend_statements(*, ticket, usd_before: Decimal | None, usd_after: Decimal | None) -> list:
+    """The write that changes a settled request's spend from usd_before to usd_after."""
+    if not _has_budget(ticket.policy) or usd_before == usd_after:
+        return []
+    limits_id, window, _ = _params(ticket.policy, ticket.demand)
+    delta = (usd_after or Decimal(0)) - (usd_before or Decimal(0))
+    return [_spend_statement(limits_id, window, 0, delta)]
+
+
+def _spend_statement(limits_id, window, tokens: int, usd: Decimal) -> tuple[str, list]:
+    """Add to a window's spend (its row made by the first addition)."""
+    spend = _table(Spend)
+    return (
+        f"INSERT INTO {spend} (limits_id, window_start, spent_tokens, spent_usd) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (limits_id, window_start) DO UPDATE "
+        f"SET spent_tokens = {spend}.spent_tokens + excluded.spent_tokens, "
+        f"spent_usd = {spend}.spent_usd + excluded.spent_usd",
+        [limits_id, window, tokens, usd],
+    )
 
 
 def settle(*, ticket, tokens: int, usd: Decimal | None) -> None:

@@ -94,6 +94,11 @@ end
 return 1
 """
 
+_RESPEND = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'usd', ARGV[1]) end
+return 1
+"""
+
 _client: redis.Redis | None = None
 _scripts: dict = {}
 
@@ -106,6 +111,7 @@ def _redis() -> redis.Redis:
         )
         _scripts["admit"] = _client.register_script(_ADMIT)
         _scripts["settle"] = _client.register_script(_SETTLE)
+        _scripts["respend"] = _client.register_script(_RESPEND)
     return _client
 
 
@@ -209,6 +215,19 @@ def settle(*, ticket, tokens: int, usd: Decimal | None) -> None:
     except redis.RedisError:
         # Its place comes back when the reservation expires (PROXY_MAX_STREAM_SECONDS).
         logger.warning("limits: Redis did not answer; a reservation was left to expire")
+
+
+def respend(*, ticket, usd_before: Decimal | None, usd_after: Decimal | None) -> None:
+    """Change a settled request's spend from usd_before to usd_after (as settle counted it)."""
+    policy = ticket.policy
+    delta = max(0, _units(usd_after)) - max(0, _units(usd_before))
+    if policy.budget_usd is None or delta == 0:
+        return
+    try:
+        _redis()
+        _scripts["respend"](keys=_keys(policy.id, ticket.demand.window_start)[4:5], args=[delta])
+    except redis.RedisError:
+        logger.warning("limits: Redis did not answer; a request's spend kept its first price")
 
 
 def window_totals(*, windows_of: dict) -> dict:

@@ -204,3 +204,21 @@ def limits_settle_statements(
     once and returns no writes."""
     tokens, usd = _recorded(ticket, status, total_tokens, cost_usd)
     return counters.counters_settle_statements(ticket=ticket, tokens=tokens, usd=usd)
+
+
+def limits_reprice_statements(
+    *,
+    ticket: Ticket,
+    status: int,
+    total_tokens: int | None,
+    cost_before: Decimal | None,
+    cost_after: Decimal | None,
+) -> list[tuple[str, list]]:
+    """For a request settled at cost_before whose cost is cost_after (the prices changed
+    while it was priced): the writes that make its spend what it would have been, to run
+    with the log row's correction (as limits_settle_statements)."""
+    _, usd_before = _recorded(ticket, status, total_tokens, cost_before)
+    _, usd_after = _recorded(ticket, status, total_tokens, cost_after)
+    return counters.counters_respend_statements(
+        ticket=ticket, usd_before=usd_before, usd_after=usd_after
+    )

@@ -86,13 +86,18 @@ def log_finish(
     upstream_model: str = "",
     attempts: int | None = None,
     also: Sequence[tuple[str, list]] = (),
-) -> None:
+    only_if: tuple[str, object] | None = None,
+) -> bool:
     """Record how a request ended. Token counts left as None stay unknown (null).
 
     upstream_id: the upstream that answered (after failover); upstream_model: the model
     sent to it when an alias rewrote it; attempts: how many upstreams were tried.
     `also`: other writes (sql, params) made atomically with this one, in the same round
-    trip on PostgreSQL (limits.services.limits_settle_statements).
+    trip on PostgreSQL (limits.services.limits_settle_statements). `only_if`: (a SELECT
+    of one value, the value it must give), read in the same statement: when it gives
+    another, the row is left unfinished (`also` is written all the same) and this
+    returns False (prices.selectors.prices_version_sql: are the prices of cost_usd
+    still the ones in force?). Otherwise returns True.
     """
     fields = {
         "status_code": status_code,
@@ -116,7 +121,7 @@ def log_finish(
         fields["upstream_model"] = upstream_model[:200]
     if attempts is not None:
         fields["attempts"] = attempts
-    update_row(log_id, fields, also)
+    return update_row(log_id, fields, also, only_if)
 
 
 def log_record(

@@ -87,8 +87,16 @@ def _constant_defaults(vendor: str) -> dict[str, object]:
     }
 
 
-def update_row(pk: int, values: dict[str, object], also: Sequence[tuple[str, list]] = ()) -> None:
-    """Update one row; `also`: other writes (sql, params) to make with it, atomically.
+def update_row(
+    pk: int,
+    values: dict[str, object],
+    also: Sequence[tuple[str, list]] = (),
+    only_if: tuple[str, object] | None = None,
+) -> bool:
+    """Update one row; `also`: other writes (sql, params) to make with it, atomically;
+    `only_if`: (a SELECT of one value, the value it must still give), checked in the
+    same statement: the row is left as it was when the value differs, `also` is
+    written either way. Returns whether the row was updated (with no `only_if`: True).
 
     On PostgreSQL they ride in the same statement (data-modifying WITH clauses: one
     round trip instead of three for a transaction of its own); on SQLite, one
@@ -101,16 +109,27 @@ def update_row(pk: int, values: dict[str, object], also: Sequence[tuple[str, lis
     assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
     sql = f"UPDATE {qn(RequestLog._meta.db_table)} SET {assignments} WHERE {qn('id')} = %s"  # noqa: S608
     params = [*(f.get_db_prep_save(values[f.attname], conn) for f in fields), pk]
+    if only_if is not None:
+        same = "IS NOT DISTINCT FROM" if conn.vendor == "postgresql" else "IS"
+        sql = f"{sql} AND ({only_if[0]}) {same} %s RETURNING 1"
+        params.append(only_if[1])
     if not also:
         with hot_path_cursor(conn) as cursor:
             write(cursor, sql, params)
+            return _updated(cursor, only_if)
     elif conn.vendor == "postgresql":
         parts = ", ".join(f"also{i} AS ({statement})" for i, (statement, _) in enumerate(also))
         extra = [param for _, statement_params in also for param in statement_params]
         with hot_path_cursor(conn) as cursor:
             cursor.execute(f"WITH {parts} {sql}", [*extra, *params])
+            return _updated(cursor, only_if)
     else:
         with short_transaction() as cursor:
             for statement, statement_params in also:
                 cursor.execute(statement, statement_params)
             cursor.execute(sql, params)
+            return _updated(cursor, only_if)
+
+
+def _updated(cursor, only_if) -> bool:
+    return only_if is None or cursor.fetchone() is not None

@@ -2,7 +2,10 @@
 
 Every lookup first reads the price table's version (one primary-key read); any change
 to any price bumps it in the same transaction, so the first request after a change,
-on any worker of any instance sharing the database, reloads the table. The table is
+on any worker of any instance sharing the database, reloads the table. The proxy's
+pricing of a finished request reads no version of its own: it prices from this
+process's copy (price_quote) and its log row's write checks that copy's version in the
+same statement (prices_version_sql), pricing again with price_for when it changed. The table is
 small (hundreds of rows), so it is loaded whole and each (model, upstream) answer is
 memoized until the next change.
 """
@@ -10,6 +13,7 @@ memoized until the next change.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from prices.cost import Rates
 from prices.matching import PriceEntry, best_match
@@ -20,7 +24,8 @@ MAX_MEMO = 20_000
 
 # (version, entries, memo) replaced as one tuple, so no greenlet pairs a new version
 # with old entries. The sentinel version never equals a real one.
-_state: tuple[object, list[PriceEntry[Rates]], dict] = (object(), [], {})
+_NEVER_LOADED = object()
+_state: tuple[object, list[PriceEntry[Rates]], dict] = (_NEVER_LOADED, [], {})
 
 
 def _load() -> list[PriceEntry[Rates]]:
@@ -41,6 +46,14 @@ def _load() -> list[PriceEntry[Rates]]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """Rates as this process last loaded them, and the price table's version they are of."""
+
+    rates: Rates | None
+    version: object
+
+
 def price_for(*, model: str, upstream_id: uuid.UUID | None) -> Rates | None:
     """The rates of the most specific price for this model on this upstream, or None."""
     global _state
@@ -51,6 +64,31 @@ def price_for(*, model: str, upstream_id: uuid.UUID | None) -> Rates | None:
     if version != cached_version:
         entries, memo = _load(), {}
         _state = (version, entries, memo)
+    return _lookup(entries, memo, model, upstream_id)
+
+
+def price_quote(*, model: str, upstream_id: uuid.UUID | None) -> PriceQuote:
+    """As price_for, from this process's copy without reading the version: no round trip.
+
+    Exact only with a check: the write that records the cost reads the version in the
+    same statement (prices_version_sql), and a caller whose quote's version differs
+    prices again with price_for. A process that never loaded the table loads it here.
+    """
+    cached_version, entries, memo = _state
+    if cached_version is _NEVER_LOADED:
+        price_for(model=model, upstream_id=upstream_id)
+        cached_version, entries, memo = _state
+    return PriceQuote(_lookup(entries, memo, model, upstream_id), cached_version)
+
+
+def prices_version_sql() -> str:
+    """A SELECT of the price table's version, to run inside the write that records a
+    cost priced by price_quote; equal to the quote's version when the prices it used are
+    still the ones in force."""
+    return PriceTableVersion.current_sql()
+
+
+def _lookup(entries, memo: dict, model: str, upstream_id: uuid.UUID | None) -> Rates | None:
     key = (model, upstream_id)
     try:
         return memo[key]

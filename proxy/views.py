@@ -22,7 +22,8 @@ The recipe, in order (`_serve`):
   8. relay the answer as it arrives             proxy.relay.Relay
   9. finish the row when the answer ends, however it ends     logs.services.log_finish
      priced for the model sent to the upstream that answered, at the prices in force then
-                                                prices.selectors.price_for, prices.cost
+     (the worker's copy, checked in the row's own write: priced again if it changed)
+                                    prices.selectors.price_quote, price_for, prices.cost
      and settle the reservation to what was recorded, in the row's own write
                                                 limits.services.limits_settle_statements
      and count it in /metrics, as the row records it     gatewaysite.metrics.request_finished
@@ -56,10 +57,15 @@ from gatewaysite.logfilters import request_id_bind
 from keys.cache import KeyGrant
 from keys.selectors import key_authenticate
 from keys.services import key_touch
-from limits.services import limits_admission, limits_settle, limits_settle_statements
+from limits.services import (
+    limits_admission,
+    limits_reprice_statements,
+    limits_settle,
+    limits_settle_statements,
+)
 from logs.services import log_finish, log_open, log_open_along, log_record
 from prices.cost import cost_usd
-from prices.selectors import price_for
+from prices.selectors import price_for, price_quote, prices_version_sql
 from proxy import dialects, forward
 from proxy.aliases import with_model
 from proxy.catalog import models_answer
@@ -441,21 +447,20 @@ def _finisher(call: _Call):
     def finish(ending: Ending) -> None:
         cost, ticket, settlement = None, call.ticket, []
         try:
-            cost = _cost(call, ending)
+            quote = _quote(call, ending)
+            cost = cost_usd(rates=quote.rates, usage=ending.usage) if quote else None
             settlement = _settlement(call, ending, cost)
-            log_finish(
-                log_id=call.log_id,  # type: ignore[arg-type]
-                status_code=ending.status,
-                duration_ms=ending.duration_ms,
-                ttfb_ms=ending.ttfb_ms,
-                error=_error_text(call, ending.error or _upstream_error(call, ending.status)),
+            row = _row_ending(call, ending)
+            written = log_finish(
+                **row,
                 cost_usd=cost,
-                upstream_id=call.upstream_id,
-                upstream_model=call.upstream_model,
-                attempts=call.attempts,
-                **ending.usage.as_log_fields(),
                 also=settlement,
+                only_if=(prices_version_sql(), quote.version) if quote else None,
             )
+            if not written:
+                # The prices changed since this worker loaded them: the row is still
+                # unfinished and the settlement was made at the old cost.
+                cost = _reprice(call, ending, ticket, row, cost)
         except DatabaseError:
             # The settlement was lost with the row's write: it is made on its own below.
             # (With the counters in Redis there were no writes: it settled there already.)
@@ -477,6 +482,21 @@ def _finisher(call: _Call):
         )
 
     return finish
+
+
+def _row_ending(call: _Call, ending: Ending) -> dict:
+    """What the request's finished row records, but its cost."""
+    return {
+        "log_id": call.log_id,
+        "status_code": ending.status,
+        "duration_ms": ending.duration_ms,
+        "ttfb_ms": ending.ttfb_ms,
+        "error": _error_text(call, ending.error or _upstream_error(call, ending.status)),
+        "upstream_id": call.upstream_id,
+        "upstream_model": call.upstream_model,
+        "attempts": call.attempts,
+        **ending.usage.as_log_fields(),
+    }
 
 
 def _count(call: _Call, *, status: int, duration_ms, ttfb_ms=None, usage=None, cost=None) -> None:
@@ -544,13 +564,44 @@ def _upstream_error(call: _Call, status: int) -> str:
     return message
 
 
-def _cost(call: _Call, ending: Ending):
-    """The request's cost at the prices in force as it finishes (None: tokens or price unknown)."""
+def _quote(call: _Call, ending: Ending):
+    """The rates of the request's cost from the worker's copy of the prices (None: no
+    usage to price). The row's write then reads which prices are in force (_reprice)."""
     if ending.usage.prompt_tokens is None or ending.usage.completion_tokens is None:
         return None  # no price lookup for answers without usage
     # The model the answering upstream was sent (after its alias), at its prices.
-    rates = price_for(model=call.upstream_model or call.model, upstream_id=call.upstream_id)
-    return cost_usd(rates=rates, usage=ending.usage)
+    return price_quote(model=call.upstream_model or call.model, upstream_id=call.upstream_id)
+
+
+def _reprice(call: _Call, ending: Ending, ticket, row: dict, cost):
+    """The row's write found other prices in force than the worker's copy: the cost at
+    those prices, the row finished with it, and the spend of the reservation that write
+    settled changed to it, in one write. Once per price change per worker.
+
+    A database error here leaves the row unfinished, as one in log_finish would; the
+    settlement was made (at the old cost), so it is not made again.
+    """
+    try:
+        rates = price_for(model=call.upstream_model or call.model, upstream_id=call.upstream_id)
+        fresh = cost_usd(rates=rates, usage=ending.usage)
+        also = []
+        if ticket is not None:
+            also = limits_reprice_statements(
+                ticket=ticket,
+                status=ending.status,
+                total_tokens=ending.usage.total_tokens,
+                cost_before=cost,
+                cost_after=fresh,
+            )
+        log_finish(**row, cost_usd=fresh, also=also)
+    except DatabaseError:
+        logger.warning(
+            "request %s ended (%s) but its log row could not be finished: database unavailable",
+            call.request_id,
+            ending.status,
+        )
+        return cost
+    return fresh
 
 
 def _settle(call: _Call, *, status: int, total_tokens: int | None = None, cost=None) -> None:

@@ -218,3 +218,47 @@ def test_a_usd_budget_is_never_exceeded_and_mostly_used_under_concurrency(
     spend = wait_until(settled, timeout=30)
     assert spend["spent_usd"] == statuses[200] * Decimal("0.04375")
     assert Decimal("0.90") <= spend["spent_usd"] <= Decimal("1.00")
+
+
+def test_a_price_changed_mid_answer_settles_the_budget_at_the_price_in_force_as_it_ends(
+    two_instances, make_route, provider
+):
+    """The instance prices a request from its own copy of the prices; the row's write
+    finds the change, and the row and the key's spend both take the new price."""
+    from decimal import Decimal
+
+    from limits.selectors import limits_view_for_keys
+    from logs.models import RequestLog
+    from prices.services import price_create, price_update
+    from testing.helpers import finished_row
+
+    route = make_route(gateway_url=two_instances[1].url, timeout=30)
+    price = price_create(actor="tests", model="gpt-test", input=Decimal(0), output=Decimal(1000))
+    limits_set(key=route.key, budget_usd=Decimal("10.00"), budget_period="month")
+    with requests.post(
+        f"{route.gateway_url}/v1/chat/completions",
+        json={**CHAT, "max_tokens": 40, "stream": True, "stream_options": {"include_usage": True}},
+        headers={
+            "Authorization": f"Bearer {route.raw_key}",
+            "x-fake-completion-tokens": "35",
+            "x-fake-chunks": "20",
+            "x-fake-chunk-delay-ms": "50",
+        },
+        stream=True,
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        next(line for line in lines if line.startswith(b"data: {"))  # admitted, answering
+        price_update(actor="tests", price=price, output=Decimal(2000))
+        assert [line for line in lines if line][-1] == b"data: [DONE]"
+    row = finished_row(response.headers["X-Gateway-Request-ID"])
+    assert row.cost_usd == Decimal("0.07")  # 35 tokens at $2000 per million, not $1000
+
+    def settled():
+        key = type(route.key).objects.select_related("limits_link__limits").get(pk=route.key.pk)
+        spend = limits_view_for_keys(keys=[key])[key.pk].spend
+        return spend if spend["reserved_usd"] == 0 else None
+
+    assert wait_until(settled, timeout=15)["spent_usd"] == Decimal("0.07")
+    assert RequestLog.objects.count() == 1

@@ -1,9 +1,11 @@
 """The database work of one proxied JSON request, statement by statement, in-process.
 
 What the proxy's recipe promises (proxy/views.py): the version read, the in-flight row,
-the price version and the finished row, and nothing more for a key without limits;
-with every limit and budget set, the admission rides with the row's insert and the
-settlement with its last write, so on PostgreSQL such a key costs no extra round trip.
+and the finished row, which reads the price version in the same statement, and nothing
+more for a key without limits; with every limit and budget set, the admission rides with
+the row's insert and the settlement with its last write, so on PostgreSQL such a key
+costs no extra round trip. Only when the prices changed since the worker last loaded
+them does the request read them again and correct its row (and its spend).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from limits.selectors import limits_view_for_keys
 from limits.services import limits_set
 from logs.models import RequestLog
-from prices.services import price_create
+from prices.services import price_create, price_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +37,9 @@ def key_to(provider, make_upstream, make_key):
     return make
 
 
-def _statements(client, raw_key) -> list[str]:
+def _statements(client, raw_key, while_answering=None) -> list[str]:
+    """The statements of one request; `while_answering` runs after its admission, before
+    its answer is read (and its row finished)."""
     with CaptureQueriesContext(connection) as captured:
         response = client.post(
             "/v1/chat/completions",
@@ -42,6 +47,8 @@ def _statements(client, raw_key) -> list[str]:
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {raw_key}",
         )
+        if while_answering is not None:
+            while_answering()
         b"".join(response.streaming_content)
         response.close()
     assert response.status_code == 200
@@ -55,15 +62,55 @@ def _warm(client, raw_key) -> None:
     _statements(client, raw_key)  # fills the per-process caches (key, upstreams, prices)
 
 
-def test_a_key_without_limits_costs_four_statements(client, key_to):
+def test_a_key_without_limits_costs_three_statements(client, key_to):
+    price_create(actor="tests", model="gpt-test", input=Decimal("1"), output=Decimal("2"))
     _, raw = key_to()
     _warm(client, raw)
     statements = _statements(client, raw)
-    assert len(statements) == 4, statements
+    assert len(statements) == 3, statements
     assert "keys_keyringversion" in statements[0]  # every version, one read
     assert statements[1].startswith('INSERT INTO "logs_requestlog"')
+    # The cost, from the worker's copy of the prices, checked in the row's own write.
+    assert statements[2].startswith('UPDATE "logs_requestlog"')
     assert "prices_pricetableversion" in statements[2]
-    assert statements[3].startswith('UPDATE "logs_requestlog"')
+    assert RequestLog.objects.get(request_id=_last_id()).cost_usd is not None
+
+
+def _last_id():
+    return RequestLog.objects.order_by("-id").values_list("request_id", flat=True).first()
+
+
+def test_prices_changed_since_the_worker_loaded_them_are_read_again_row_and_spend_corrected(
+    client, key_to
+):
+    price = price_create(actor="tests", model="gpt-test", input=Decimal("1"), output=Decimal("2"))
+    key, raw = key_to()
+    limits_set(key=key, budget_usd=Decimal(1000))
+    _warm(client, raw)
+    # Another worker (or instance) changes the price while the answer is on its way (after
+    # the admission, which priced the worst case): this process's copy is now stale.
+    statements = _statements(
+        client,
+        raw,
+        while_answering=lambda: price_update(
+            actor="tests", price=price, input=Decimal("3"), output=Decimal("7")
+        ),
+    )
+
+    # The finished row read the new version, so the request priced itself again.
+    assert any(s.startswith('SELECT "prices_price"') for s in statements), statements
+    rows = list(RequestLog.objects.order_by("id"))
+    first, second = rows[0], rows[1]
+    tokens_in, tokens_out = second.prompt_tokens, second.completion_tokens
+    assert second.cost_usd == (3 * tokens_in + 7 * tokens_out) / Decimal(10**6)
+    assert first.cost_usd == (1 * tokens_in + 2 * tokens_out) / Decimal(10**6)
+    spent = limits_view_for_keys(keys=[key])[key.pk].spend
+    assert spent["spent_usd"] == first.cost_usd + second.cost_usd
+    assert spent["reserved_usd"] == 0
+    # And the next request needs no second look.
+    again = _statements(client, raw)
+    assert not any(s.startswith('SELECT "prices_price"') for s in again), again
+    assert sum("prices_pricetableversion" in s for s in again) == 2, again  # versions, write
 
 
 def test_every_limit_rides_with_the_rows_own_writes(client, key_to):
@@ -81,11 +128,12 @@ def test_every_limit_rides_with_the_rows_own_writes(client, key_to):
     statements = _statements(client, raw)
     if connection.vendor == "postgresql":
         # One round trip each: the admission in the insert, the settlement in the update.
-        assert len(statements) == 4, statements
+        assert len(statements) == 3, statements
         assert "limits_admit(" in statements[1] and "INSERT INTO" in statements[1]
         assert (
-            statements[3].startswith("WITH also0 AS")
-            and 'UPDATE "logs_requestlog"' in (statements[3])
+            statements[2].startswith("WITH also0 AS")
+            and 'UPDATE "logs_requestlog"' in (statements[2])
+            and "prices_pricetableversion" in statements[2]
         )
     else:
         # SQLite: the admission's transaction also inserts the row; nothing between them.
