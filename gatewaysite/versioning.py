@@ -103,6 +103,7 @@ class VersionStamp(models.Model):
         return cls._current_sql()
 
     @classmethod
+    @functools.cache
     def _current_sql(cls) -> str:
         table = connection.ops.quote_name(cls._meta.db_table)
         return f"SELECT version FROM {table} WHERE id = 1"  # noqa: S608 - our own table name
