@@ -2,6 +2,11 @@
 
     python bench/inproc.py provision --openai-url URL --anthropic-url URL   # prints JSON keys
     python bench/inproc.py costs --iterations 5000                          # prints JSON timings
+    python bench/inproc.py requests --key KEY --count 100                   # whole requests
+
+`requests` sends whole OpenAI chat requests through Django's test client, in this one
+process, with no server and no gevent: what the gateway's own code executes per request
+(bench/instructions.py counts its instructions under callgrind).
 
 `provision` creates the upstreams and keys through the services (as the admin API would);
 `costs` times the per-request work of the hot path in-process: the key check on a warm
@@ -248,6 +253,35 @@ def costs(iterations: int) -> dict:
     return result
 
 
+CHAT_BODY = json.dumps(
+    {"model": "gpt-bench", "messages": [{"role": "user", "content": "Say hello."}]}
+)
+
+
+def requests_through_django(key: str, count: int) -> dict:
+    """`count` whole JSON requests with `key`, in-process; CPU time per request."""
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+
+    def one() -> None:
+        response = client.post(
+            "/v1/chat/completions",
+            CHAT_BODY,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+        b"".join(response.streaming_content)
+        response.close()
+        if response.status_code != 200:
+            raise SystemExit(f"bench: a request answered {response.status_code}")
+
+    started = time.process_time()
+    for _ in range(count):
+        one()
+    return {"count": count, "cpu_us": (time.process_time() - started) * 1e6 / max(1, count)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,10 +290,15 @@ def main() -> None:
     prov.add_argument("--anthropic-url", required=True)
     cost = sub.add_parser("costs")
     cost.add_argument("--iterations", type=int, default=5000)
+    whole = sub.add_parser("requests")
+    whole.add_argument("--key", required=True)
+    whole.add_argument("--count", type=int, default=100)
     args = parser.parse_args()
     _setup()
     if args.command == "provision":
         print(json.dumps(provision(args.openai_url, args.anthropic_url)))
+    elif args.command == "requests":
+        print(json.dumps(requests_through_django(args.key, args.count)))
     else:
         print(json.dumps(costs(args.iterations)))
 
