@@ -22,9 +22,8 @@ from bench.harness import (
     FakeProviderProcess,
     Gunicorn,
     Sampler,
-    base_env,
     cpu_seconds,
-    fresh_database,
+    provisioned_database,
     say,
     server_pids,
 )
@@ -360,34 +359,7 @@ def run_pass(kind: str, fake: FakeProviderProcess, args) -> PassResult:
             run_slow(direct, None, None, None, args, result)
         return result
 
-    db = fresh_database(kind, args)
-    env = base_env(db)
-    say(f"[{kind}] migrating a fresh database")
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    out = subprocess.run(
-        [
-            PYTHON,
-            str(ROOT / "bench" / "inproc.py"),
-            "provision",
-            "--openai-url",
-            fake.base_url,
-            "--anthropic-url",
-            fake.base_url,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    keys = json.loads(out.stdout.strip().splitlines()[-1])
+    db, env, keys = provisioned_database(kind, fake, args)
     log_path = Path(args.data_dir).resolve() / f"gunicorn-{kind}.log"
     say(f"[{kind}] starting gunicorn (output in {log_path})")
     gunicorn = Gunicorn(env, args, log_path)

@@ -8,6 +8,7 @@ sockets and database connections from /proc and pg_stat_activity while a case ru
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import secrets
@@ -251,6 +252,39 @@ def base_env(db: Database) -> dict[str, str]:
     )
     env.pop("ENCRYPTION_KEY_FILE", None)
     return env
+
+
+def provisioned_database(kind: str, fake, args) -> tuple[Database, dict[str, str], dict]:
+    """A fresh database of `kind`, migrated, with the bench's upstreams (at the fake
+    provider) and keys made by bench/inproc.py: (database, environment, keys)."""
+    db = fresh_database(kind, args)
+    env = base_env(db)
+    say(f"[{kind}] migrating a fresh database")
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    out = subprocess.run(
+        [
+            PYTHON,
+            str(ROOT / "bench" / "inproc.py"),
+            "provision",
+            "--openai-url",
+            fake.base_url,
+            "--anthropic-url",
+            fake.base_url,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return db, env, json.loads(out.stdout.strip().splitlines()[-1])
 
 
 class Gunicorn:

@@ -21,7 +21,6 @@ PostgreSQL, section 5 of `make bench` reports that as server CPU per request).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -35,9 +34,8 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import (  # noqa: E402
     PYTHON,
     FakeProviderProcess,
-    base_env,
-    fresh_database,
     postgres_reachable,
+    provisioned_database,
     say,
 )
 
@@ -77,34 +75,7 @@ def instructions(env: dict[str, str], key: str, count: int) -> int:
 
 
 def count_database(kind: str, fake: FakeProviderProcess, args) -> list[tuple[str, float]]:
-    db = fresh_database(kind, args)
-    env = base_env(db)
-    say(f"[{kind}] migrating a fresh database")
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    out = subprocess.run(
-        [
-            PYTHON,
-            str(ROOT / "bench" / "inproc.py"),
-            "provision",
-            "--openai-url",
-            fake.base_url,
-            "--anthropic-url",
-            fake.base_url,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    keys = json.loads(out.stdout.strip().splitlines()[-1])
+    _, env, keys = provisioned_database(kind, fake, args)
     rows = []
     for label, name in KEYS:
         say(f"[{kind}] {label}: {args.warm} and {args.warm + args.requests} requests, counted")
