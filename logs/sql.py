@@ -11,13 +11,44 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from gatewaysite.short_transaction import hot_path_cursor, short_transaction, write
 from logs.models import RequestLog
 
 _FIELDS = [f for f in RequestLog._meta.concrete_fields if f.attname != "id"]
 _BY_ATTNAME = {f.attname: f for f in _FIELDS}
+
+
+@functools.cache
+def _plain_values(vendor: str) -> dict[str, tuple[type, object]]:
+    """{attname: (type, conversion)} for the fields whose conversion of a value of exactly
+    that type is trivial: an int (on PostgreSQL wrapped in psycopg's int of the column's
+    size, as Django's adapt_integerfield_value does), a str, a bool. Most of a row's
+    values are such; each field's get_db_prep_save took about 2 µs to return them as
+    they were, 22 times per request."""
+    plain = {}
+    for f in _FIELDS:
+        if isinstance(f, models.BooleanField):
+            plain[f.attname] = (bool, None)
+        elif isinstance(f, models.IntegerField):
+            wrap = None
+            if vendor == "postgresql":
+                wrap = connection.ops.integerfield_type_map[f.get_internal_type()]
+            plain[f.attname] = (int, wrap)
+        elif isinstance(f, models.CharField):
+            plain[f.attname] = (str, None)
+    return plain
+
+
+def _prep(field, value, conn, plain: dict):
+    """The value as the field stores it: what field.get_db_prep_save(value) returns."""
+    if value is None:
+        return None
+    found = plain.get(field.attname)
+    if found is not None and type(value) is found[0]:
+        return value if found[1] is None else found[1](value)
+    return field.get_db_prep_save(value, conn)
 
 
 @functools.cache
@@ -64,15 +95,17 @@ def insert_row_along(values: dict[str, object], along) -> tuple[int, object]:
 
 
 def _insert_params(values: dict[str, object]) -> list:
-    constant = _constant_defaults(connection.vendor)
+    conn = connections[DEFAULT_DB_ALIAS]
+    constant = _constant_defaults(conn.vendor)
+    plain = _plain_values(conn.vendor)
     params = []
     for f in _FIELDS:
         if f.attname in values:
-            params.append(f.get_db_prep_save(values[f.attname], connection))
+            params.append(_prep(f, values[f.attname], conn, plain))
         elif f.attname in constant:
             params.append(constant[f.attname])
         else:
-            params.append(f.get_db_prep_save(f.get_default(), connection))
+            params.append(f.get_db_prep_save(f.get_default(), conn))
     return params
 
 
@@ -108,7 +141,8 @@ def update_row(
     fields = [_BY_ATTNAME[name] for name in values]
     assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
     sql = f"UPDATE {qn(RequestLog._meta.db_table)} SET {assignments} WHERE {qn('id')} = %s"  # noqa: S608
-    params = [*(f.get_db_prep_save(values[f.attname], conn) for f in fields), pk]
+    plain = _plain_values(conn.vendor)
+    params = [*(_prep(f, values[f.attname], conn, plain) for f in fields), pk]
     if only_if is not None:
         same = "IS NOT DISTINCT FROM" if conn.vendor == "postgresql" else "IS"
         sql = f"{sql} AND ({only_if[0]}) {same} %s RETURNING 1"
