@@ -184,10 +184,9 @@ def counters_window_totals(*, windows_of: dict) -> dict:
     for row in Spend.objects.filter(limits_id__in=ids, window_start__in=starts):
         if (row.limits_id, row.window_start) in totals:
             totals[(row.limits_id, row.window_start)][:2] = [row.spent_tokens, row.spent_usd]
+    reservations = Reservation.objects.filter(limits_id__in=ids, window_start__in=starts)
     in_flight = (
-        Reservation.objects.filter(
-            limits_id__in=ids, window_start__in=starts, expires_at__gt=time.time()
-        )
+        reservations.filter(settled_tokens=None, expires_at__gt=time.time())
         .values("limits_id", "window_start")
         .annotate(tokens=Sum("tokens"), usd=Sum("usd"))
     )
@@ -195,4 +194,15 @@ def counters_window_totals(*, windows_of: dict) -> dict:
         key = (row["limits_id"], row["window_start"])
         if key in totals:
             totals[key][2:] = [row["tokens"] or 0, row["usd"] or Decimal(0)]
+    # Settled reservations not folded into the window's spend yet (limits.db_store).
+    settled = (
+        reservations.exclude(settled_tokens=None)
+        .values("limits_id", "window_start")
+        .annotate(tokens=Sum("settled_tokens"), usd=Sum("settled_usd"))
+    )
+    for row in settled:
+        key = (row["limits_id"], row["window_start"])
+        if key in totals:
+            totals[key][0] += row["tokens"] or 0
+            totals[key][1] += row["usd"] or Decimal(0)
     return {key: tuple(value) for key, value in totals.items()}
