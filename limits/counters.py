@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import F, Sum, Value
 
 from limits import db_store, redis_store, windows
 from limits.exceptions import BudgetExceeded, RateLimited
@@ -174,35 +174,44 @@ def counters_respend_statements(
 
 def counters_window_totals(*, windows_of: dict) -> dict:
     """{(limits_id, window_start): (spent_tokens, spent_usd, reserved_tokens, reserved_usd)}
-    for each lineage's window in `windows_of` ({limits_id: window_start})."""
+    for each lineage's window in `windows_of` ({limits_id: window_start}).
+
+    In the database, one statement (one snapshot): the window's spend, its reservations
+    in flight, and its settled reservations not folded into the spend yet, which an
+    admission may fold meanwhile (limits.db_store)."""
     if not windows_of:
         return {}
     if settings.REDIS_URL:
         return redis_store.window_totals(windows_of=windows_of)
     totals = {key: [0, Decimal(0), 0, Decimal(0)] for key in windows_of.items()}
     ids, starts = set(windows_of), set(windows_of.values())
-    for row in Spend.objects.filter(limits_id__in=ids, window_start__in=starts):
-        if (row.limits_id, row.window_start) in totals:
-            totals[(row.limits_id, row.window_start)][:2] = [row.spent_tokens, row.spent_usd]
+    columns = ("limits_id", "window_start", "part", "tokens", "usd")
+    spent = (
+        Spend.objects.filter(limits_id__in=ids, window_start__in=starts)
+        .annotate(part=Value(_SPENT), tokens=F("spent_tokens"), usd=F("spent_usd"))
+        .values_list(*columns)
+    )
     reservations = Reservation.objects.filter(limits_id__in=ids, window_start__in=starts)
     in_flight = (
         reservations.filter(settled_tokens=None, expires_at__gt=time.time())
         .values("limits_id", "window_start")
-        .annotate(tokens=Sum("tokens"), usd=Sum("usd"))
+        .annotate(part=Value(_RESERVED), tokens=Sum("tokens"), usd=Sum("usd"))
+        .values_list(*columns)
     )
-    for row in in_flight:
-        key = (row["limits_id"], row["window_start"])
-        if key in totals:
-            totals[key][2:] = [row["tokens"] or 0, row["usd"] or Decimal(0)]
-    # Settled reservations not folded into the window's spend yet (limits.db_store).
     settled = (
-        reservations.exclude(settled_tokens=None)
+        reservations.filter(budgeted=True)
+        .exclude(settled_tokens=None)
         .values("limits_id", "window_start")
-        .annotate(tokens=Sum("settled_tokens"), usd=Sum("settled_usd"))
+        .annotate(part=Value(_SPENT), tokens=Sum("settled_tokens"), usd=Sum("settled_usd"))
+        .values_list(*columns)
     )
-    for row in settled:
-        key = (row["limits_id"], row["window_start"])
+    for limits_id, window_start, part, tokens, usd in spent.union(in_flight, settled, all=True):
+        key = (limits_id, window_start)
         if key in totals:
-            totals[key][0] += row["tokens"] or 0
-            totals[key][1] += row["usd"] or Decimal(0)
+            totals[key][part] += tokens or 0
+            totals[key][part + 1] += usd or Decimal(0)
     return {key: tuple(value) for key, value in totals.items()}
+
+
+# Where each part of counters_window_totals goes in a window's totals.
+_SPENT, _RESERVED = 0, 2

@@ -171,11 +171,11 @@ class DatabaseAdmission:
         params = []
         if rates:
             params += [gone, gone, gone, gone, limits_id]
-        if live:
+        if live or rates:  # rates: settled rows a policy edit left behind still count
             params += [now, now, window, now, window, forget, window, window, gone, limits_id]
         if spend:
             params += [limits_id, window]
-        cursor.execute(_sqlite_count_sql(rates, live, spend), params)
+        cursor.execute(_sqlite_count_sql(rates, live or rates, spend), params)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
         recent, recent_tokens, oldest, stale_seconds = found.get(_SECONDS, _NONE)[:4]
         (
@@ -213,15 +213,15 @@ class DatabaseAdmission:
                 [limits_id, forget],
             )
         if settled and settled >= FOLD_AFTER:
-            _sqlite_fold(cursor, limits_id, gone=gone, spend=spend)
+            _sqlite_fold(cursor, limits_id, gone=gone)
         if not _fits(policy, demand, counts, spent):
             return None, False, counts, spent
         reservation_id = None
         if self.live:
             cursor.execute(
                 f"INSERT INTO {_table(Reservation)} "  # noqa: S608
-                "(limits_id, expires_at, window_start, tokens, usd, at_second) "
-                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                "(limits_id, expires_at, window_start, tokens, usd, at_second, budgeted) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 [
                     limits_id,
                     now + self.hold_seconds,
@@ -229,6 +229,7 @@ class DatabaseAdmission:
                     demand.tokens,
                     usd,
                     second if rates else None,
+                    spend,
                 ],
             )
             reservation_id = cursor.fetchone()[0]
@@ -280,19 +281,19 @@ _SECONDS, _RESERVED, _SPENT = 0, 1, 2
 _NONE = (None,) * 8
 
 
-def _sqlite_fold(cursor, limits_id, *, gone: int, spend: bool) -> None:
-    """Fold the lineage's settled reservations into the windows' spend and the seconds'
-    tokens, and delete them (as limits_admit does on PostgreSQL). In the admission's
-    IMMEDIATE transaction: no settlement can land meanwhile."""
+def _sqlite_fold(cursor, limits_id, *, gone: int) -> None:
+    """Fold the lineage's settled reservations into the windows' spend (those admitted
+    under a budget) and the seconds' tokens, and delete them (as limits_admit does on
+    PostgreSQL). In the admission's IMMEDIATE transaction: no settlement lands meanwhile."""
     reservations = _table(Reservation)
-    if spend:
-        cursor.execute(
-            f"SELECT window_start, sum(settled_tokens), sum(settled_usd) FROM {reservations} "  # noqa: S608
-            "WHERE limits_id = %s AND settled_tokens IS NOT NULL GROUP BY window_start",
-            [limits_id],
-        )
-        for window, tokens, usd in cursor.fetchall():
-            cursor.execute(*_spend_statement(limits_id, window, int(tokens), _usd(usd)))
+    cursor.execute(
+        f"SELECT window_start, sum(settled_tokens), sum(settled_usd) FROM {reservations} "  # noqa: S608
+        "WHERE limits_id = %s AND settled_tokens IS NOT NULL AND budgeted "
+        "GROUP BY window_start",
+        [limits_id],
+    )
+    for window, tokens, usd in cursor.fetchall():
+        cursor.execute(*_spend_statement(limits_id, window, int(tokens), _usd(usd)))
     cursor.execute(
         f"UPDATE {_table(SecondCount)} SET tokens = tokens + (SELECT sum(r.settled_tokens - r.tokens) "  # noqa: S608
         f"FROM {reservations} r WHERE r.limits_id = %s AND r.settled_tokens IS NOT NULL "
@@ -308,10 +309,10 @@ def _sqlite_fold(cursor, limits_id, *, gone: int, spend: bool) -> None:
 
 
 @functools.cache
-def _sqlite_count_sql(rates: bool, live: bool, spend: bool) -> str:
+def _sqlite_count_sql(rates: bool, reservations: bool, spend: bool) -> str:
     """Every count the policy needs, one row each, tagged: the rolling minute's seconds
-    (rates), the reservations in flight and the settled ones not folded in yet (live),
-    the window's spend (spend).
+    (rates), the reservations in flight and the settled ones not folded in yet
+    (reservations), the window's spend (spend).
 
     One statement for every count, as a UNION ALL of plain aggregates: the same counts
     as three subqueries joined in one row took 59,000 more instructions per admission
@@ -321,7 +322,7 @@ def _sqlite_count_sql(rates: bool, live: bool, spend: bool) -> str:
     nothing any more are only reported here (stale), and deleted in the rare admissions
     that find some.
     """
-    seconds, reservations, spent = _table(SecondCount), _table(Reservation), _table(Spend)
+    seconds, reserved, spent = _table(SecondCount), _table(Reservation), _table(Spend)
     parts = []
     if rates:
         parts.append(
@@ -331,7 +332,7 @@ def _sqlite_count_sql(rates: bool, live: bool, spend: bool) -> str:
                 count(CASE WHEN at_second <= %s THEN 1 END), NULL, NULL, NULL, NULL
            FROM {seconds} WHERE limits_id = %s"""  # noqa: S608 - our own table names
         )
-    if live:
+    if reservations:
         parts.append(
             f"""SELECT {_RESERVED},
                 count(CASE WHEN settled_tokens IS NULL AND expires_at > %s THEN 1 END),
@@ -341,10 +342,10 @@ def _sqlite_count_sql(rates: bool, live: bool, spend: bool) -> str:
                          AND window_start = %s THEN usd END),
                 count(CASE WHEN settled_tokens IS NULL AND expires_at <= %s THEN 1 END),
                 count(settled_tokens),
-                sum(CASE WHEN window_start = %s THEN settled_tokens END),
-                sum(CASE WHEN window_start = %s THEN settled_usd END),
+                sum(CASE WHEN budgeted AND window_start = %s THEN settled_tokens END),
+                sum(CASE WHEN budgeted AND window_start = %s THEN settled_usd END),
                 sum(CASE WHEN at_second > %s THEN settled_tokens - tokens END)
-           FROM {reservations} WHERE limits_id = %s"""  # noqa: S608
+           FROM {reserved} WHERE limits_id = %s"""  # noqa: S608
         )
     if spend:
         parts.append(
@@ -373,28 +374,38 @@ def _fits(policy, demand, counts: dict, spent: tuple[int, Decimal]) -> bool:
 
 
 def settle_statements(*, ticket, tokens: int, usd: Decimal | None) -> list[tuple[str, list]]:
-    """The write that replaces the ticket's reservation with what was recorded.
+    """The writes that replace the ticket's reservation with what was recorded.
 
-    One write to a row of this request's alone, reading nothing: it can run in one
-    statement with the log row's update (logs.sql.update_row's `also`). A ticket without
-    a reservation (rate limits only) corrects its second's tokens instead.
+    Its own reservation row, reading nothing shared: they can run in one statement with
+    the log row's update (logs.sql.update_row's `also`). A reservation deleted already
+    (expired twice over: its request outlived the hold by as much again) records a
+    budget's spend in the window's row directly. A ticket without a reservation (rate
+    limits only) corrects its second's tokens.
     """
+    policy, demand = ticket.policy, ticket.demand
     if ticket.reservation_id is not None:
-        return [
+        statements = [
             (
                 f"UPDATE {_table(Reservation)} SET settled_tokens = %s, settled_usd = %s "  # noqa: S608
                 "WHERE id = %s",
                 [tokens, usd, ticket.reservation_id],
             )
         ]
-    demand = ticket.demand
+        if _has_budget(policy):
+            limits_id, window, _ = _params(policy, demand)
+            statements.append(
+                _spend_statement(
+                    limits_id, window, tokens, usd or Decimal(0), unless=ticket.reservation_id
+                )
+            )
+        return statements
     if ticket.at_second is None or tokens == demand.tokens:
         return []
     return [
         (
             f"UPDATE {_table(SecondCount)} SET tokens = tokens + %s "  # noqa: S608
             "WHERE limits_id = %s AND at_second = %s",
-            [tokens - demand.tokens, _prepare(_LIMITS, ticket.policy.id), ticket.at_second],
+            [tokens - demand.tokens, _prepare(_LIMITS, policy.id), ticket.at_second],
         )
     ]
 
@@ -408,15 +419,28 @@ def respend_statements(*, ticket, usd_before: Decimal | None, usd_after: Decimal
     return [_spend_statement(limits_id, window, 0, delta)]
 
 
-def _spend_statement(limits_id, window, tokens: int, usd: Decimal) -> tuple[str, list]:
-    """Add to a window's spend (its row made by the first addition)."""
+def _spend_statement(
+    limits_id, window, tokens: int, usd: Decimal, *, unless: int | None = None
+) -> tuple[str, list]:
+    """Add to a window's spend (its row made by the first addition); with `unless`, only
+    when that reservation's row is gone. (On PostgreSQL, in one statement with the
+    reservation's update, both see the rows as they were before it; on SQLite it runs
+    after the update, which then changed no row.)"""
     spend = _table(Spend)
+    params = [limits_id, window, tokens, usd]
+    source = "VALUES (%s, %s, %s, %s)"
+    if unless is not None:
+        source = (
+            "SELECT %s, %s, %s, %s WHERE NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {_table(Reservation)} WHERE id = %s)"
+        )
+        params.append(unless)
     return (
         f"INSERT INTO {spend} (limits_id, window_start, spent_tokens, spent_usd) "  # noqa: S608
-        "VALUES (%s, %s, %s, %s) ON CONFLICT (limits_id, window_start) DO UPDATE "
+        f"{source} ON CONFLICT (limits_id, window_start) DO UPDATE "
         f"SET spent_tokens = {spend}.spent_tokens + excluded.spent_tokens, "
         f"spent_usd = {spend}.spent_usd + excluded.spent_usd",
-        [limits_id, window, tokens, usd],
+        params,
     )
 
 

@@ -70,6 +70,8 @@ class Reservation(models.Model):
     usd = models.DecimalField(null=True, blank=True, **USD)
     # The second it was counted in for rpm_limit and tpm_limit (None: no rate limits).
     at_second = models.BigIntegerField(null=True, blank=True)
+    # Admitted under a budget: what it records is its window's spend.
+    budgeted = models.BooleanField(default=False)
     # What the request recorded, once settled (None until then).
     settled_tokens = models.BigIntegerField(null=True, blank=True)
     settled_usd = models.DecimalField(null=True, blank=True, **USD)

@@ -129,7 +129,7 @@ def _limits_of(key) -> KeyLimits | None:
 def limits_view_for_keys(*, keys, now: dt.datetime | None = None) -> dict:
     """Limits and current spend of each key, by key id (a key with none gets the empty
     view). No query for keys fetched with select_related("limits_link__limits") that have
-    no limits; two in all for a page of keys that have some."""
+    no limits; one in all for a page of keys that have some."""
     from limits.counters import counters_window_totals
 
     now = now or timezone.now()

@@ -10,9 +10,16 @@ from django.db import migrations, models
 # lineage's lock anyway, finds `p_fold_after` of them and folds them into Spend and
 # SecondCount in one statement.
 #
+# What a settled reservation recorded is spent in its window when it was admitted under
+# a budget (`budgeted`, as the ticket's policy decides with Redis), whatever the key's
+# limits are when it is folded. Reservations are counted whenever the key has rate
+# limits too (not only max_parallel or a budget), so that settled rows left by a policy
+# edit are still counted and folded.
+#
 # An unsettled reservation still counts for nothing once expired, as before, but its
 # row is kept for as long again (its hold, p_expires - p_now), so that a request that
-# ends just after its reservation expired still records its spend on it; then deleted.
+# ends just after its reservation expired still records its spend on it (and one ending
+# after that records it in the window's spend directly: db_store.settle_statements).
 #
 # Same parameters as before, plus p_fold_after, and the same columns returned.
 OLD_SIGNATURE = (
@@ -64,11 +71,13 @@ BEGIN
                    count(*) FILTER (WHERE settled_tokens IS NULL AND expires_at <= v_forget)
                        AS stale,
                    count(settled_tokens) AS settled,
-                   sum(settled_tokens) FILTER (WHERE window_start = p_window) AS settled_tokens,
-                   sum(settled_usd) FILTER (WHERE window_start = p_window) AS settled_usd,
+                   sum(settled_tokens) FILTER (WHERE budgeted AND window_start = p_window)
+                       AS settled_tokens,
+                   sum(settled_usd) FILTER (WHERE budgeted AND window_start = p_window)
+                       AS settled_usd,
                    sum(settled_tokens - tokens) FILTER (WHERE at_second >= v_first)
                        AS settled_second_tokens
-              FROM limits_reservation WHERE p_live AND limits_id = p_limits) r,
+              FROM limits_reservation WHERE (p_live OR p_rates) AND limits_id = p_limits) r,
            (SELECT max(spent_tokens) AS spent_tokens, max(spent_usd) AS spent_usd
               FROM limits_spend
              WHERE p_spend AND limits_id = p_limits AND window_start = p_window) b;
@@ -83,11 +92,11 @@ BEGIN
         WITH folded AS (
             DELETE FROM limits_reservation
              WHERE limits_id = p_limits AND settled_tokens IS NOT NULL
-            RETURNING window_start, at_second, tokens, settled_tokens, settled_usd
+            RETURNING window_start, at_second, tokens, budgeted, settled_tokens, settled_usd
         ), spent AS (
             INSERT INTO limits_spend (limits_id, window_start, spent_tokens, spent_usd)
             SELECT p_limits, window_start, sum(settled_tokens), coalesce(sum(settled_usd), 0)
-              FROM folded WHERE p_spend GROUP BY window_start
+              FROM folded WHERE budgeted GROUP BY window_start
             ON CONFLICT (limits_id, window_start) DO UPDATE
             SET spent_tokens = limits_spend.spent_tokens + EXCLUDED.spent_tokens,
                 spent_usd = limits_spend.spent_usd + EXCLUDED.spent_usd
@@ -115,9 +124,9 @@ BEGIN
                 tokens = limits_secondcount.tokens + EXCLUDED.tokens
         )
         INSERT INTO limits_reservation
-            (limits_id, expires_at, window_start, tokens, usd, at_second)
+            (limits_id, expires_at, window_start, tokens, usd, at_second, budgeted)
         SELECT p_limits, p_expires, p_window, p_tokens, p_usd,
-               CASE WHEN p_rates THEN v_first + 60 END
+               CASE WHEN p_rates THEN v_first + 60 END, p_spend
          WHERE p_live
         RETURNING id INTO o_reservation;
     END IF;
@@ -149,7 +158,7 @@ def _fold_everything(apps):
     reservation = apps.get_model("limits", "Reservation")
     spend = apps.get_model("limits", "Spend")
     settled = reservation.objects.exclude(settled_tokens=None)
-    totals = settled.values("limits_id", "window_start").annotate(
+    totals = settled.filter(budgeted=True).values("limits_id", "window_start").annotate(
         tokens=Sum("settled_tokens"), usd=Sum("settled_usd")
     )
     for row in totals:
@@ -172,6 +181,11 @@ class Migration(migrations.Migration):
             model_name="reservation",
             name="at_second",
             field=models.BigIntegerField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="reservation",
+            name="budgeted",
+            field=models.BooleanField(default=False),
         ),
         migrations.AddField(
             model_name="reservation",

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, connections, transaction
+from django.db.models import Sum
 
 from limits import db_store, windows
 from limits.counters import Demand, counters_window_totals
@@ -149,6 +150,46 @@ def test_a_dead_workers_reservation_is_deleted_after_a_second_hold(make_key):
     assert not Reservation.objects.filter(pk=dead.reservation_id).exists()
 
 
+def test_a_settlement_after_its_reservation_was_deleted_still_spends(make_key):
+    policy = policy_of(make_key, max_parallel=1, budget_tokens=1000)
+    late = admit(policy, T0, tokens=100)
+    settle(admit(policy, T0 + 59, tokens=100), tokens=0)
+    admit(policy, T0 + 61, tokens=100)  # deletes the late one's row: expired for a hold
+    assert not Reservation.objects.filter(pk=late.reservation_id).exists()
+    settle(late, tokens=70)
+    totals = counters_window_totals(windows_of={policy.id: WINDOW})[(policy.id, WINDOW)]
+    assert (totals[0], totals[2]) == (70, 100)  # spent; the last one still reserved
+
+
+def test_what_a_request_admitted_under_a_budget_records_is_spent_whatever_the_limits_become(
+    make_key, monkeypatch
+):
+    """The ticket's policy decides whether a request spends, as with Redis: not the
+    policy in force when an admission folds its settled reservation."""
+    monkeypatch.setattr(db_store, "FOLD_AFTER", 1)
+    key, _ = make_key()
+    limits_set(key=key, max_parallel=10, budget_tokens=1000)
+    budgeted = admit(limits_policy_for_key(key_id=key.pk), T0, tokens=100)
+    settle(budgeted, tokens=70)
+    limits_set(key=key, budget_tokens=None)
+    unbudgeted = admit(limits_policy_for_key(key_id=key.pk), T0 + 1, tokens=100)  # folds
+    settle(unbudgeted, tokens=50)
+    limits_set(key=key, budget_tokens=1000)
+    policy = limits_policy_for_key(key_id=key.pk)
+    admit(policy, T0 + 2, tokens=100)  # folds the unbudgeted one: no spend
+    totals = counters_window_totals(windows_of={policy.id: WINDOW})[(policy.id, WINDOW)]
+    assert totals[0] == 70
+
+
+def test_settled_reservations_left_by_a_limits_edit_still_correct_the_minute(make_key):
+    key, _ = make_key()
+    limits_set(key=key, tpm_limit=1000, max_parallel=10)
+    ticket = admit(limits_policy_for_key(key_id=key.pk), T0, tokens=1000)  # the minute: full
+    settle(ticket, tokens=100)  # recorded: 100
+    limits_set(key=key, max_parallel=None)  # rate limits only: no reservations of its own
+    admit(limits_policy_for_key(key_id=key.pk), T0 + 1, tokens=10)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_settlements_and_admissions_never_wait_for_each_other(make_key, monkeypatch):
     """A settlement writes its own reservation only: an admission of the same key, in the
@@ -161,6 +202,7 @@ def test_settlements_and_admissions_never_wait_for_each_other(make_key, monkeypa
     done = admit(policy, T0, tokens=10)
     settle(done, tokens=4)  # settled: the next admission folds it
     open_one = admit(policy, T0 + 0.1, tokens=10)
+    settle(admit(policy, T0 + 0.2, tokens=10), tokens=3)  # the one the admission below folds
     statements = db_store.settle_statements(ticket=open_one, tokens=5, usd=None)
     admitted = []
 
@@ -189,9 +231,9 @@ def test_settlements_and_admissions_never_wait_for_each_other(make_key, monkeypa
             waiting.join(timeout=10)
             assert not waiting.is_alive(), "the admission waited for an open settlement"
     assert len(admitted) == 1 and not isinstance(admitted[0], Exception), admitted
-    assert Spend.objects.get(limits_id=policy.id, window_start=WINDOW).spent_tokens == 4
+    assert Spend.objects.get(limits_id=policy.id, window_start=WINDOW).spent_tokens == 4 + 3
     totals = counters_window_totals(windows_of={policy.id: WINDOW})[(policy.id, WINDOW)]
-    assert totals[0] == 4 + 5  # the folded one and the one settled meanwhile
+    assert totals[0] == 4 + 3 + 5  # the folded ones and the one settled meanwhile
     assert totals[2] == 10  # the last admission's reservation
 
 
@@ -245,3 +287,11 @@ def test_admissions_settlements_and_limit_edits_from_many_connections_never_fail
         thread.join(timeout=30)
     assert errors == []
     assert len(served) > 100  # no second-long waits either
+    # Every settlement spent once: in a window's row, or settled and not folded yet.
+    policy = limits_policy_for_key(key_id=key.pk)
+    folded = Spend.objects.filter(limits_id=policy.id).aggregate(tokens=Sum("spent_tokens"))
+    waiting = Reservation.objects.filter(limits_id=policy.id, budgeted=True).aggregate(
+        tokens=Sum("settled_tokens")
+    )
+    assert folded["tokens"] > 0
+    assert folded["tokens"] + (waiting["tokens"] or 0) == 50 * len(served)
