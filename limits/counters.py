@@ -176,9 +176,8 @@ def counters_window_totals(*, windows_of: dict) -> dict:
     """{(limits_id, window_start): (spent_tokens, spent_usd, reserved_tokens, reserved_usd)}
     for each lineage's window in `windows_of` ({limits_id: window_start}).
 
-    In the database, one statement (one snapshot): the window's spend, its reservations
-    in flight, and its settled reservations not folded into the spend yet, which an
-    admission may fold meanwhile (limits.db_store)."""
+    In the database, one statement (one snapshot): a settlement between two reads
+    would show its request in neither the spend nor the reservations, or in both."""
     if not windows_of:
         return {}
     if settings.REDIS_URL:
@@ -191,25 +190,19 @@ def counters_window_totals(*, windows_of: dict) -> dict:
         .annotate(part=Value(_SPENT), tokens=F("spent_tokens"), usd=F("spent_usd"))
         .values_list(*columns)
     )
-    reservations = Reservation.objects.filter(limits_id__in=ids, window_start__in=starts)
     in_flight = (
-        reservations.filter(settled_tokens=None, expires_at__gt=time.time())
+        Reservation.objects.filter(
+            limits_id__in=ids, window_start__in=starts, expires_at__gt=time.time()
+        )
         .values("limits_id", "window_start")
         .annotate(part=Value(_RESERVED), tokens=Sum("tokens"), usd=Sum("usd"))
         .values_list(*columns)
     )
-    settled = (
-        reservations.filter(budgeted=True)
-        .exclude(settled_tokens=None)
-        .values("limits_id", "window_start")
-        .annotate(part=Value(_SPENT), tokens=Sum("settled_tokens"), usd=Sum("settled_usd"))
-        .values_list(*columns)
-    )
-    for limits_id, window_start, part, tokens, usd in spent.union(in_flight, settled, all=True):
+    for limits_id, window_start, part, tokens, usd in spent.union(in_flight, all=True):
         key = (limits_id, window_start)
         if key in totals:
-            totals[key][part] += tokens or 0
-            totals[key][part + 1] += usd or Decimal(0)
+            totals[key][part] = tokens or 0
+            totals[key][part + 1] = usd or Decimal(0)
     return {key: tuple(value) for key, value in totals.items()}
 
 

@@ -4,26 +4,19 @@ Per lineage (one KeyLimits row):
   SecondCount  requests admitted per second and their tokens: the rolling minute
                (rpm_limit, tpm_limit) is the sum of the last 61 seconds' rows, so the
                count costs the same at 1 request a minute or 1,000 a second
-  Reservation  one row per request (max_parallel and what budgets have reserved);
-               settled, it holds what the request recorded and counts as spent, until
-               an admission folds it into Spend and SecondCount; expired unsettled rows
-               are a dead worker's
-  Spend        what each budget window spent, as recorded (but for settled
-               reservations not folded in yet)
+  Reservation  one row per request in flight, deleted when it is settled (max_parallel
+               and what budgets have reserved); expired rows are a dead worker's
+  Spend        what each budget window spent, as recorded
 
 Admission locks the lineage's KeyLimits row, prunes, counts, decides and reserves, in
-one transaction: on PostgreSQL one call of the `limits_admit` function (migration 0005),
+one transaction: on PostgreSQL one call of the `limits_admit` function (migration 0004),
 one round trip; on SQLite one short IMMEDIATE transaction (its write lock is the lock).
-Settlement writes only the request's own reservation row (no read, no lock, no row
-shared with other requests), so it rides in the same statement as the log row's last
-write (`settle_statements`) and never waits. Admissions fold the settled rows into the
-shared ones, FOLD_AFTER at a time, under the lineage's lock they hold anyway: with 16
-connections on one key, the shared rows' two updates per settlement had cost about a
-fifth of the limits' database time (docs/performance.md). A key with rate limits only
-has no reservation: its settlement corrects its second's tokens directly. Admission
-locks the lineage FOR NO KEY UPDATE, which the foreign-key check of a new Spend row
-passes (with FOR UPDATE, a settlement waiting there while holding the second's counter,
-and an admission waiting for that counter while holding the lock, deadlocked).
+Settlement only adds and deletes (no read, no lock: increments commute), so it can ride
+in the same statement as the log row's last write (`settle_statements`). It never waits
+for the lineage's lock: admission locks the row FOR NO KEY UPDATE, which the foreign-key
+check of a window's first Spend row passes (with FOR UPDATE, a settlement waiting there
+while holding the second's counter, and an admission waiting for that counter while
+holding the lock, deadlocked).
 
 Through the ORM, admission took 3.2 ms p50 on SQLite and 3.9 ms on PostgreSQL
 (in-process, loaded machine), and counted every row of the rolling minute (tens of
@@ -47,11 +40,6 @@ from limits.models import Reservation, SecondCount, Spend
 # A request counts for the seconds floor(now) - 60 .. floor(now): never fewer than the
 # 60 s that rpm_limit promises, at most one second more.
 COUNTED_SECONDS = 61
-
-# An admission that finds this many settled reservations of its lineage folds them into
-# the window's spend and the seconds' tokens, in one statement: more folds the fewer,
-# and more rows in every admission's count the more.
-FOLD_AFTER = 32
 
 _USD_CONTEXT = decimal.Context(prec=24)
 _USD_STEP = Decimal("1e-10")
@@ -136,7 +124,7 @@ class DatabaseAdmission:
         return (
             "SELECT * FROM limits_admit(%s::uuid, %s::float8, %s::float8, %s::timestamptz,"
             " %s::bigint, %s::numeric, %s::bigint, %s::bigint, %s::bigint, %s::bigint,"
-            " %s::numeric, %s, %s, %s, %s::bigint)",
+            " %s::numeric, %s, %s, %s)",
             [
                 limits_id,
                 now,
@@ -152,7 +140,6 @@ class DatabaseAdmission:
                 self.rates,
                 self.live,
                 _has_budget(policy),
-                FOLD_AFTER,
             ],
         )
 
@@ -166,41 +153,21 @@ class DatabaseAdmission:
         limits_id, window, usd = _params(policy, demand)
         second = math.floor(now)
         gone = second - COUNTED_SECONDS  # this second and older no longer count
-        forget = now - self.hold_seconds  # expired for a hold: a settlement is past hope
         rates, live, spend = self.rates, self.live, _has_budget(policy)
         params = []
         if rates:
             params += [gone, gone, gone, gone, limits_id]
-        if live or rates:  # rates: settled rows a policy edit left behind still count
-            params += [now, now, window, now, window, forget, window, window, gone, limits_id]
+        if live:
+            params += [now, now, window, now, window, now, limits_id]
         if spend:
             params += [limits_id, window]
-        cursor.execute(_sqlite_count_sql(rates, live or rates, spend), params)
+        cursor.execute(_sqlite_count_sql(rates, live, spend), params)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
-        recent, recent_tokens, oldest, stale_seconds = found.get(_SECONDS, _NONE)[:4]
-        (
-            in_flight,
-            reserved_tokens,
-            reserved_usd,
-            stale_reservations,
-            settled,
-            settled_tokens,
-            settled_usd,
-            settled_second_tokens,
-        ) = found.get(_RESERVED, _NONE)
+        recent, recent_tokens, oldest, stale_seconds = found.get(_SECONDS, _NONE)
+        in_flight, reserved_tokens, reserved_usd, stale_reservations = found.get(_RESERVED, _NONE)
         spent_tokens, spent_usd = found.get(_SPENT, _NONE)[:2]
-        counts = _counts(
-            recent,
-            (recent_tokens or 0) + (settled_second_tokens or 0),
-            oldest,
-            in_flight,
-            reserved_tokens,
-            reserved_usd,
-        )
-        spent = (
-            int(spent_tokens or 0) + int(settled_tokens or 0),
-            _usd(spent_usd) + _usd(settled_usd),
-        )
+        counts = _counts(recent, recent_tokens, oldest, in_flight, reserved_tokens, reserved_usd)
+        spent = (int(spent_tokens or 0), _usd(spent_usd))
         if stale_seconds:
             cursor.execute(
                 f"DELETE FROM {_table(SecondCount)} WHERE limits_id = %s AND at_second <= %s",  # noqa: S608
@@ -208,29 +175,18 @@ class DatabaseAdmission:
             )
         if stale_reservations:
             cursor.execute(
-                f"DELETE FROM {_table(Reservation)} "  # noqa: S608
-                "WHERE limits_id = %s AND settled_tokens IS NULL AND expires_at <= %s",
-                [limits_id, forget],
+                f"DELETE FROM {_table(Reservation)} WHERE limits_id = %s AND expires_at <= %s",  # noqa: S608
+                [limits_id, now],
             )
-        if settled and settled >= FOLD_AFTER:
-            _sqlite_fold(cursor, limits_id, gone=gone)
         if not _fits(policy, demand, counts, spent):
             return None, False, counts, spent
         reservation_id = None
         if self.live:
             cursor.execute(
                 f"INSERT INTO {_table(Reservation)} "  # noqa: S608
-                "(limits_id, expires_at, window_start, tokens, usd, at_second, budgeted) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                [
-                    limits_id,
-                    now + self.hold_seconds,
-                    window,
-                    demand.tokens,
-                    usd,
-                    second if rates else None,
-                    spend,
-                ],
+                "(limits_id, expires_at, window_start, tokens, usd) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                [limits_id, now + self.hold_seconds, window, demand.tokens, usd],
             )
             reservation_id = cursor.fetchone()[0]
         if self.rates:
@@ -278,41 +234,13 @@ def _counts(recent, recent_tokens, oldest, in_flight, reserved_tokens, reserved_
 
 
 _SECONDS, _RESERVED, _SPENT = 0, 1, 2
-_NONE = (None,) * 8
-
-
-def _sqlite_fold(cursor, limits_id, *, gone: int) -> None:
-    """Fold the lineage's settled reservations into the windows' spend (those admitted
-    under a budget) and the seconds' tokens, and delete them (as limits_admit does on
-    PostgreSQL). In the admission's IMMEDIATE transaction: no settlement lands meanwhile."""
-    reservations = _table(Reservation)
-    cursor.execute(
-        f"SELECT window_start, sum(settled_tokens), sum(settled_usd) FROM {reservations} "  # noqa: S608
-        "WHERE limits_id = %s AND settled_tokens IS NOT NULL AND budgeted "
-        "GROUP BY window_start",
-        [limits_id],
-    )
-    for window, tokens, usd in cursor.fetchall():
-        cursor.execute(*_spend_statement(limits_id, window, int(tokens), _usd(usd)))
-    cursor.execute(
-        f"UPDATE {_table(SecondCount)} SET tokens = tokens + (SELECT sum(r.settled_tokens - r.tokens) "  # noqa: S608
-        f"FROM {reservations} r WHERE r.limits_id = %s AND r.settled_tokens IS NOT NULL "
-        f"AND r.at_second = {_table(SecondCount)}.at_second) "
-        f"WHERE limits_id = %s AND at_second > %s AND at_second IN (SELECT at_second "
-        f"FROM {reservations} WHERE limits_id = %s AND settled_tokens IS NOT NULL)",
-        [limits_id, limits_id, gone, limits_id],
-    )
-    cursor.execute(
-        f"DELETE FROM {reservations} WHERE limits_id = %s AND settled_tokens IS NOT NULL",  # noqa: S608
-        [limits_id],
-    )
+_NONE = (None, None, None, None)
 
 
 @functools.cache
-def _sqlite_count_sql(rates: bool, reservations: bool, spend: bool) -> str:
+def _sqlite_count_sql(rates: bool, live: bool, spend: bool) -> str:
     """Every count the policy needs, one row each, tagged: the rolling minute's seconds
-    (rates), the reservations in flight and the settled ones not folded in yet
-    (reservations), the window's spend (spend).
+    (rates), the reservations in flight (live), the window's spend (spend).
 
     One statement for every count, as a UNION ALL of plain aggregates: the same counts
     as three subqueries joined in one row took 59,000 more instructions per admission
@@ -322,42 +250,34 @@ def _sqlite_count_sql(rates: bool, reservations: bool, spend: bool) -> str:
     nothing any more are only reported here (stale), and deleted in the rare admissions
     that find some.
     """
-    seconds, reserved, spent = _table(SecondCount), _table(Reservation), _table(Spend)
+    seconds, reservations, spent = _table(SecondCount), _table(Reservation), _table(Spend)
     parts = []
     if rates:
         parts.append(
             f"""SELECT {_SECONDS}, sum(CASE WHEN at_second > %s THEN requests END),
                 sum(CASE WHEN at_second > %s THEN tokens END),
                 min(CASE WHEN at_second > %s THEN at_second END),
-                count(CASE WHEN at_second <= %s THEN 1 END), NULL, NULL, NULL, NULL
+                count(CASE WHEN at_second <= %s THEN 1 END)
            FROM {seconds} WHERE limits_id = %s"""  # noqa: S608 - our own table names
         )
-    if reservations:
+    if live:
         parts.append(
-            f"""SELECT {_RESERVED},
-                count(CASE WHEN settled_tokens IS NULL AND expires_at > %s THEN 1 END),
-                sum(CASE WHEN settled_tokens IS NULL AND expires_at > %s
-                         AND window_start = %s THEN tokens END),
-                sum(CASE WHEN settled_tokens IS NULL AND expires_at > %s
-                         AND window_start = %s THEN usd END),
-                count(CASE WHEN settled_tokens IS NULL AND expires_at <= %s THEN 1 END),
-                count(settled_tokens),
-                sum(CASE WHEN budgeted AND window_start = %s THEN settled_tokens END),
-                sum(CASE WHEN budgeted AND window_start = %s THEN settled_usd END),
-                sum(CASE WHEN at_second > %s THEN settled_tokens - tokens END)
-           FROM {reserved} WHERE limits_id = %s"""  # noqa: S608
+            f"""SELECT {_RESERVED}, count(CASE WHEN expires_at > %s THEN 1 END),
+                sum(CASE WHEN expires_at > %s AND window_start = %s THEN tokens END),
+                sum(CASE WHEN expires_at > %s AND window_start = %s THEN usd END),
+                count(CASE WHEN expires_at <= %s THEN 1 END)
+           FROM {reservations} WHERE limits_id = %s"""  # noqa: S608
         )
     if spend:
         parts.append(
-            f"""SELECT {_SPENT}, max(spent_tokens), max(spent_usd), NULL, NULL, NULL, NULL,
-                NULL, NULL
+            f"""SELECT {_SPENT}, max(spent_tokens), max(spent_usd), NULL, NULL
            FROM {spent} WHERE limits_id = %s AND window_start = %s"""  # noqa: S608
         )
     return " UNION ALL ".join(parts)
 
 
 def _fits(policy, demand, counts: dict, spent: tuple[int, Decimal]) -> bool:
-    """The admission rule, as limits_admit (migration 0005) has it for PostgreSQL."""
+    """The admission rule, as limits_admit (migration 0004) has it for PostgreSQL."""
     if policy.rpm_limit is not None and counts["recent"] >= policy.rpm_limit:
         return False
     if policy.tpm_limit is not None and counts["recent_tokens"] >= policy.tpm_limit:
@@ -376,38 +296,27 @@ def _fits(policy, demand, counts: dict, spent: tuple[int, Decimal]) -> bool:
 def settle_statements(*, ticket, tokens: int, usd: Decimal | None) -> list[tuple[str, list]]:
     """The writes that replace the ticket's reservation with what was recorded.
 
-    Its own reservation row, reading nothing shared: they can run in one statement with
-    the log row's update (logs.sql.update_row's `also`). A reservation deleted already
-    (expired twice over: its request outlived the hold by as much again) records a
-    budget's spend in the window's row directly. A ticket without a reservation (rate
-    limits only) corrects its second's tokens.
+    Only deletes and increments, in any order, none reading another's result: they can
+    run as one statement with the log row's update (logs.sql.update_row's `also`).
     """
     policy, demand = ticket.policy, ticket.demand
+    limits_id, window, _ = _params(policy, demand)
+    statements = []
     if ticket.reservation_id is not None:
-        statements = [
-            (
-                f"UPDATE {_table(Reservation)} SET settled_tokens = %s, settled_usd = %s "  # noqa: S608
-                "WHERE id = %s",
-                [tokens, usd, ticket.reservation_id],
-            )
-        ]
-        if _has_budget(policy):
-            limits_id, window, _ = _params(policy, demand)
-            statements.append(
-                _spend_statement(
-                    limits_id, window, tokens, usd or Decimal(0), unless=ticket.reservation_id
-                )
-            )
-        return statements
-    if ticket.at_second is None or tokens == demand.tokens:
-        return []
-    return [
-        (
-            f"UPDATE {_table(SecondCount)} SET tokens = tokens + %s "  # noqa: S608
-            "WHERE limits_id = %s AND at_second = %s",
-            [tokens - demand.tokens, _prepare(_LIMITS, policy.id), ticket.at_second],
+        statements.append(
+            (f"DELETE FROM {_table(Reservation)} WHERE id = %s", [ticket.reservation_id])  # noqa: S608
         )
-    ]
+    if ticket.at_second is not None and tokens != demand.tokens:
+        statements.append(
+            (
+                f"UPDATE {_table(SecondCount)} SET tokens = tokens + %s "  # noqa: S608
+                "WHERE limits_id = %s AND at_second = %s",
+                [tokens - demand.tokens, limits_id, ticket.at_second],
+            )
+        )
+    if _has_budget(policy):
+        statements.append(_spend_statement(limits_id, window, tokens, usd or Decimal(0)))
+    return statements
 
 
 def respend_statements(*, ticket, usd_before: Decimal | None, usd_after: Decimal | None) -> list:
@@ -419,28 +328,15 @@ def respend_statements(*, ticket, usd_before: Decimal | None, usd_after: Decimal
     return [_spend_statement(limits_id, window, 0, delta)]
 
 
-def _spend_statement(
-    limits_id, window, tokens: int, usd: Decimal, *, unless: int | None = None
-) -> tuple[str, list]:
-    """Add to a window's spend (its row made by the first addition); with `unless`, only
-    when that reservation's row is gone. (On PostgreSQL, in one statement with the
-    reservation's update, both see the rows as they were before it; on SQLite it runs
-    after the update, which then changed no row.)"""
+def _spend_statement(limits_id, window, tokens: int, usd: Decimal) -> tuple[str, list]:
+    """Add to a window's spend (its row made by the first addition)."""
     spend = _table(Spend)
-    params = [limits_id, window, tokens, usd]
-    source = "VALUES (%s, %s, %s, %s)"
-    if unless is not None:
-        source = (
-            "SELECT %s, %s, %s, %s WHERE NOT EXISTS "  # noqa: S608
-            f"(SELECT 1 FROM {_table(Reservation)} WHERE id = %s)"
-        )
-        params.append(unless)
     return (
         f"INSERT INTO {spend} (limits_id, window_start, spent_tokens, spent_usd) "  # noqa: S608
-        f"{source} ON CONFLICT (limits_id, window_start) DO UPDATE "
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (limits_id, window_start) DO UPDATE "
         f"SET spent_tokens = {spend}.spent_tokens + excluded.spent_tokens, "
         f"spent_usd = {spend}.spent_usd + excluded.spent_usd",
-        params,
+        [limits_id, window, tokens, usd],
     )
 
 

@@ -52,29 +52,17 @@ class KeyLimitsLink(models.Model):
 
 
 class Reservation(models.Model):
-    """One admitted request: counts towards max_parallel and the budget's `reserved`
-    until it is settled or expires (a worker that died never settles). Only a lineage
-    with max_parallel or a budget needs one.
-
-    Settled, it records what the request spent and counts as spent in its window (and,
-    for tpm_limit, corrects its second's tokens) until an admission folds the lineage's
-    settled rows into Spend and SecondCount, a batch at a time (limits/db_store.py): a
-    settlement writes only its own row, never a row every request of the key shares."""
+    """One admitted request in flight: counts towards max_parallel and the budget's
+    `reserved` until it is settled (deleted then) or expires (a worker that died never
+    settles). Only a lineage with max_parallel or a budget needs one."""
 
     id = models.BigAutoField(primary_key=True)
     limits = models.ForeignKey(KeyLimits, on_delete=models.CASCADE, db_index=False)
-    # Epoch seconds: an unsettled reservation still here after it counts for nothing.
+    # Epoch seconds: a reservation still here after it counts for nothing.
     expires_at = models.FloatField()
     window_start = models.DateTimeField()
     tokens = models.BigIntegerField(default=0)  # the reserved worst case
     usd = models.DecimalField(null=True, blank=True, **USD)
-    # The second it was counted in for rpm_limit and tpm_limit (None: no rate limits).
-    at_second = models.BigIntegerField(null=True, blank=True)
-    # Admitted under a budget: what it records is its window's spend.
-    budgeted = models.BooleanField(default=False)
-    # What the request recorded, once settled (None until then).
-    settled_tokens = models.BigIntegerField(null=True, blank=True)
-    settled_usd = models.DecimalField(null=True, blank=True, **USD)
 
     class Meta:
         indexes = [
@@ -87,9 +75,8 @@ class Reservation(models.Model):
 
 class SecondCount(models.Model):
     """Requests admitted in one second of one lineage, and their tokens (reserved, then as
-    recorded, once their settled reservations are folded in): the rolling minute of
-    rpm_limit and tpm_limit is the sum of at most 61 of these, however many requests it
-    holds."""
+    recorded): the rolling minute of rpm_limit and tpm_limit is the sum of at most 61 of
+    these, however many requests it holds."""
 
     id = models.BigAutoField(primary_key=True)
     limits = models.ForeignKey(KeyLimits, on_delete=models.CASCADE, db_index=False)
@@ -107,8 +94,7 @@ class SecondCount(models.Model):
 
 
 class Spend(models.Model):
-    """What one lineage spent in one budget window, as recorded when its requests ended
-    (with its settled reservations not folded in yet: limits.counters reads both)."""
+    """What one lineage spent in one budget window, as recorded when its requests ended."""
 
     limits = models.ForeignKey(KeyLimits, on_delete=models.CASCADE, db_index=False)
     window_start = models.DateTimeField()
