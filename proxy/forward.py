@@ -1,11 +1,13 @@
 """The upstream call: what goes upstream, how it is sent, and what comes back to the client.
 
-The only module that imports `requests` (and its urllib3). One transport per worker
-process, made on first use after the fork: an HTTPAdapter with a large pool, used
-directly rather than through a Session, so nothing persists between callers
-(no cookie jar), nothing comes from the environment (no proxies, no .netrc), no
-redirect is followed, no request is retried once sent, and no header the client
-did not send is added except the upstream's secret and its Host.
+The only module that imports urllib3. One transport per worker process, made on first
+use after the fork: a urllib3 PoolManager with a large pool, so nothing persists between
+callers (no cookie jar), nothing comes from the environment (no proxies, no .netrc), no
+redirect is followed, no request is retried once sent, and no header the client did not
+send is added except the upstream's secret and its Host. Certificates are checked
+against certifi's bundle, as with `requests` before, which wrapped each call in a
+prepared request, a Response, a cookie jar and header dicts the proxy never used:
+5-6% of a warm request's instructions (bench/instructions.py, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 
-import requests
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
+import certifi
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import ReadTimeoutError
-from urllib3.util import SKIP_HEADER
+from urllib3.util import SKIP_HEADER, Retry
 
 from proxy.errors import (
     BodyTooLarge,
@@ -266,36 +272,42 @@ def _stop_reading(sock) -> None:
 
 class _Transport:
     pid: int | None = None
-    adapter: HTTPAdapter | None = None
+    pools: urllib3.PoolManager | None = None
     lock = threading.Lock()
 
 
-def _adapter() -> HTTPAdapter:
+# A request that was sent is never sent again; a failure comes back as MaxRetryError
+# with the cause as its reason; a redirect is answered to the client as it came.
+_NO_RETRIES = Retry(total=0, read=False, redirect=False, raise_on_redirect=False)
+
+
+def _pools() -> urllib3.PoolManager:
     # Made lazily and re-made after a fork: a pool's sockets must never be shared
     # by two processes.
     pid = os.getpid()
     if _Transport.pid != pid:
         with _Transport.lock:
             if _Transport.pid != pid:
-                _Transport.adapter = HTTPAdapter(
-                    pool_connections=POOL_HOSTS,
-                    pool_maxsize=POOL_MAXSIZE,
-                    pool_block=False,
-                    max_retries=0,  # a request that was sent is never sent again
+                _Transport.pools = urllib3.PoolManager(
+                    num_pools=POOL_HOSTS,
+                    maxsize=POOL_MAXSIZE,
+                    block=False,
+                    retries=_NO_RETRIES,
+                    cert_reqs="CERT_REQUIRED",
+                    ca_certs=certifi.where(),
                 )
                 _Transport.pid = pid
-    return _Transport.adapter  # type: ignore[return-value]
+    return _Transport.pools  # type: ignore[return-value]
 
 
 class UpstreamAnswer:
     """The upstream's answer once its headers arrived; the body is read with read_chunk()."""
 
-    def __init__(self, response: requests.Response):
-        self._response = response
-        self._raw = response.raw
-        self.status: int = response.status_code
+    def __init__(self, response: urllib3.BaseHTTPResponse):
+        self._raw = response
+        self.status: int = response.status
         self.reason: str = response.reason or ""
-        self.headers: list[tuple[str, str]] = list(self._raw.headers.items())
+        self.headers: list[tuple[str, str]] = list(response.headers.items())
         self._pending = b""  # bytes read ahead (mask_echoed_secret), relayed first
         self._pending_error: StreamBroken | None = None
 
@@ -365,7 +377,8 @@ class UpstreamAnswer:
     def close(self) -> None:
         """Close the upstream connection now, unless the answer was read to its end
         (then the connection has already gone back to the pool)."""
-        self._response.close()
+        self._raw.close()  # drops the connection if it was not released at the end
+        self._raw.release_conn()
 
 
 _REASONS = {
@@ -389,9 +402,7 @@ def _cause_name(exc: BaseException) -> str:
     """
     seen = exc
     for _ in range(8):
-        # requests' own errors are OSErrors too, but only wrap the real cause.
-        wire = isinstance(seen, (OSError, http.client.HTTPException))
-        if wire and not isinstance(seen, requests.RequestException):
+        if isinstance(seen, (OSError, http.client.HTTPException)):
             break
         inner = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
         if not isinstance(inner, BaseException):
@@ -416,9 +427,6 @@ def upstream_send(
     Raises UpstreamUnreachable (refused, no route, TLS failure, dropped before
     answering) or UpstreamTimeout (no connection or no headers in time).
     """
-    prepared = requests.PreparedRequest()
-    prepared.method = method
-    prepared.url = url
     # Without these sentinels urllib3 and http.client would add User-Agent and
     # Accept-Encoding: identity on the client's behalf.
     headers = {**headers}
@@ -428,28 +436,33 @@ def upstream_send(
             headers[name] = SKIP_HEADER
     if body is not None:
         headers["Content-Length"] = str(len(body))
-    prepared.headers = CaseInsensitiveDict(headers)
-    prepared.body = body
-    prepared.hooks = {"response": []}
     try:
-        response = _adapter().send(
-            prepared,
-            stream=True,
-            timeout=(connect_timeout, read_timeout),
-            verify=True,
-            cert=None,
-            proxies={},
+        response = _pools().urlopen(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            redirect=False,
+            preload_content=False,
+            decode_content=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            chunked=False,
         )
-    except requests.ConnectTimeout:
-        raise UpstreamConnectTimeout(
-            f"The upstream did not accept a connection within {connect_timeout:g} seconds"
-        ) from None
-    except requests.ReadTimeout:
-        raise UpstreamTimeout(
-            f"The upstream did not answer within {read_timeout:g} seconds"
-        ) from None
-    except (requests.RequestException, Urllib3Error, OSError, ValueError) as exc:
-        cause = _cause_name(exc)
+    except (Urllib3Error, OSError, ValueError) as exc:
+        # Connection failures come wrapped in MaxRetryError; a read timeout as it is.
+        failure = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+        if isinstance(failure, ConnectTimeoutError) and not isinstance(
+            failure,
+            NewConnectionError,  # urllib3 derives "refused" from the timeout
+        ):
+            raise UpstreamConnectTimeout(
+                f"The upstream did not accept a connection within {connect_timeout:g} seconds"
+            ) from None
+        if isinstance(failure, ReadTimeoutError):
+            raise UpstreamTimeout(
+                f"The upstream did not answer within {read_timeout:g} seconds"
+            ) from None
+        cause = _cause_name(failure)
         raise UpstreamUnreachable(
             f"The upstream could not be reached ({cause})", reason=_REASONS.get(cause, cause)
         ) from None
