@@ -1,7 +1,7 @@
 """The upstream call: what goes upstream, how it is sent, and what comes back to the client.
 
-The only module that imports urllib3. One transport per worker process, made on first
-use after the fork: a urllib3 PoolManager with a large pool, so nothing persists between
+The only module that imports urllib3. One connection pool per upstream origin per worker
+process, made on first use after the fork, each large, so nothing persists between
 callers (no cookie jar), nothing comes from the environment (no proxies, no .netrc), no
 redirect is followed, no request is retried once sent, and no header the client did not
 send is added except the upstream's secret and its Host. Certificates are checked
@@ -18,10 +18,12 @@ import re
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 import certifi
 import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, connection_from_url
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -272,7 +274,9 @@ def _stop_reading(sock) -> None:
 
 class _Transport:
     pid: int | None = None
-    pools: urllib3.PoolManager | None = None
+    # origin ("https://host:port", as in the upstream's base_url) -> its pool, least
+    # recently used first
+    pools: OrderedDict[str, HTTPConnectionPool] = OrderedDict()
     lock = threading.Lock()
 
 
@@ -281,23 +285,43 @@ class _Transport:
 _NO_RETRIES = Retry(total=0, read=False, redirect=False, raise_on_redirect=False)
 
 
-def _pools() -> urllib3.PoolManager:
-    # Made lazily and re-made after a fork: a pool's sockets must never be shared
-    # by two processes.
+def _split_url(url: str) -> tuple[str, str]:
+    """("scheme://host:port", "/path?query") of an upstream URL (upstream_url's: a base_url
+    without credentials, query or fragment, then the target)."""
+    path_at = url.find("/", url.find("://") + 3)
+    if path_at < 0:
+        return url, "/"
+    return url[:path_at], url[path_at:]
+
+
+def _pool(origin: str) -> HTTPConnectionPool:
+    """The worker's pool for an origin. urllib3's PoolManager found it by parsing the URL
+    and building a key of some thirty fields on every call: 3-6% of a warm request's
+    instructions (bench/instructions.py), for the same few origins."""
     pid = os.getpid()
     if _Transport.pid != pid:
         with _Transport.lock:
             if _Transport.pid != pid:
-                _Transport.pools = urllib3.PoolManager(
-                    num_pools=POOL_HOSTS,
-                    maxsize=POOL_MAXSIZE,
-                    block=False,
-                    retries=_NO_RETRIES,
-                    cert_reqs="CERT_REQUIRED",
-                    ca_certs=certifi.where(),
-                )
+                # Made anew after a fork: a pool's sockets must never be shared by two
+                # processes.
+                _Transport.pools = OrderedDict()
                 _Transport.pid = pid
-    return _Transport.pools  # type: ignore[return-value]
+    pools = _Transport.pools
+    pool = pools.get(origin)
+    if pool is not None:
+        pools.move_to_end(origin)
+        return pool
+    with _Transport.lock:
+        pool = pools.get(origin)
+        if pool is None:
+            options = {"maxsize": POOL_MAXSIZE, "block": False, "retries": _NO_RETRIES}
+            if origin.startswith("https:"):
+                options.update(cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+            pool = pools[origin] = connection_from_url(origin, **options)
+            while len(pools) > POOL_HOSTS:
+                # In-use connections of a dropped pool are closed when released.
+                pools.popitem(last=False)[1].close()
+    return pool
 
 
 class UpstreamAnswer:
@@ -386,6 +410,7 @@ _REASONS = {
     "ConnectionResetError": "connection reset",
     "gaierror": "name not resolved",
     "SSLError": "TLS failure",
+    "SSLCertVerificationError": "TLS certificate not trusted",
 }
 
 
@@ -436,12 +461,14 @@ def upstream_send(
             headers[name] = SKIP_HEADER
     if body is not None:
         headers["Content-Length"] = str(len(body))
+    origin, path = _split_url(url)
     try:
-        response = _pools().urlopen(
+        response = _pool(origin).urlopen(
             method,
-            url,
+            path,
             body=body,
             headers=headers,
+            assert_same_host=False,
             redirect=False,
             preload_content=False,
             decode_content=False,
