@@ -53,8 +53,12 @@ def _seed(make_upstream, make_key) -> dict:
         upstreams=[openai], name="a rather long key name for the nightly batch jobs"
     )
     now = dt.datetime.now(dt.UTC)
-    rows = []
     statuses = [200] * 12 + [429, 500, 0, 401, 404]
+    # Every row today (UTC), three minutes apart when the day is that old already: the
+    # dashboard's "today" must count them all, whatever the hour the test runs at.
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    step = min(dt.timedelta(minutes=3), (now - midnight) / (len(statuses) * 3 + 1))
+    rows = []
     for i, status in enumerate(statuses * 3):
         known = status == 200
         rows.append(
@@ -83,8 +87,8 @@ def _seed(make_upstream, make_key) -> dict:
                     404: "The model `gpt-5-ultra` does not exist or you do not have access to it.",
                 }[status],
                 state=RequestLog.State.FINISHED,
-                created_at=now - dt.timedelta(minutes=3 * i),
-                finished_at=now - dt.timedelta(minutes=3 * i) + dt.timedelta(seconds=1),
+                created_at=now - step * i,
+                finished_at=now - step * i + dt.timedelta(milliseconds=1),
             )
         )
     RequestLog.objects.bulk_create(rows)
