@@ -12,6 +12,7 @@ prepared request, a Response, a cookie jar and header dicts the proxy never used
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -309,7 +310,8 @@ def _pool(origin: str) -> HTTPConnectionPool:
     pools = _Transport.pools
     pool = pools.get(origin)
     if pool is not None:
-        pools.move_to_end(origin)
+        with contextlib.suppress(KeyError):  # dropped by another thread meanwhile
+            pools.move_to_end(origin)
         return pool
     with _Transport.lock:
         pool = pools.get(origin)
